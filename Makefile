@@ -1,0 +1,108 @@
+# Fraud Detection Analytics Platform
+#
+#   make local-up        fresh machine: install everything, start the native stack
+#   make test            install, start what the tests need, run unit+integration+e2e, stop
+#   make up              Docker users: the whole platform with docker compose
+#
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STACK    := $(VENV)/bin/fraud-stack
+COMPOSE  := docker compose --env-file versions.env --env-file .env
+PHASES   := phase1 phase2 phase3 phase4 phase5
+PYTEST_ARGS ?=
+
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
+
+# ------------------------------------------------------------------ setup
+.PHONY: init
+init: ## write .env with freshly generated secrets (keeps an existing .env)
+	@PYTHONPATH=infra python3 -m fraud_infra.dotenv_init
+
+.PHONY: install
+install: ## install the Python environment from uv.lock (idempotent, cached)
+	@bash infra/native/install/python.sh
+
+# ------------------------------------------------------------------ native stack
+.PHONY: local-up
+local-up: init install ## start the native stack (no Docker) and print its URLs
+	@$(STACK) up core
+
+.PHONY: local-down
+local-down: ## stop every process the native stack started
+	@if [ -x $(STACK) ]; then $(STACK) down; fi
+
+.PHONY: local-status
+local-status: ## state, health and URL of each native service
+	@$(STACK) status
+
+.PHONY: local-logs
+local-logs: ## tail the native services' logs (SERVICE=name to pick one, FOLLOW=1 to follow)
+	@$(STACK) logs $(SERVICE) $(if $(FOLLOW),-f,)
+
+.PHONY: local-clean
+local-clean: ## stop the native stack and delete its state directory (all local data)
+	@if [ -x $(STACK) ]; then $(STACK) clean; fi
+
+# ------------------------------------------------------------------ tests
+.PHONY: lint
+lint: install ## ruff (lint + format check) and mypy
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer
+
+.PHONY: test
+test: init install lint ## unit, integration and e2e tests against the native stack
+	@$(PY) -m pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: init install ## only the unit tests (no services)
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: phase1-test
+phase1-test: init install ## Phase 1 tests (simulator, producer, Kafka + registry)
+	@$(PY) -m pytest phase1-ingestion/tests $(PYTEST_ARGS)
+
+.PHONY: infra-test
+infra-test: init install ## foundation tests (compose checks, engine round-trips)
+	@$(PY) -m pytest infra/tests $(PYTEST_ARGS)
+
+# ------------------------------------------------------------------ docker compose
+.PHONY: up
+up: init ## docker compose: start every phase
+	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) up -d
+
+.PHONY: down
+down: ## docker compose: stop all services
+	$(COMPOSE) $(foreach p,$(PHASES) minio,--profile $(p)) down
+
+.PHONY: clean
+clean: ## docker compose: stop and remove all volumes (destructive)
+	$(COMPOSE) $(foreach p,$(PHASES) minio,--profile $(p)) down -v
+
+.PHONY: build
+build: init ## docker compose: rebuild all images
+	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) build
+
+# phaseN-up starts phase N and every phase it builds on.
+phase1-up: init ## docker compose: Kafka, Schema Registry, Kafka UI, Producer
+	$(COMPOSE) --profile phase1 up -d
+phase2-up: init ## docker compose: + object store, Spark streaming
+	$(COMPOSE) --profile phase1 --profile phase2 up -d
+phase3-up: init ## docker compose: + Postgres, Trino, Airflow, dbt
+	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 up -d
+phase4-up: init ## docker compose: + MLflow, Redis, Fraud API
+	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 --profile phase4 up -d
+phase5-up: init ## docker compose: + Prometheus, Grafana, Superset
+	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) up -d
+.PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up

@@ -1,0 +1,50 @@
+"""Connection settings of the platform's engines, read from the environment.
+
+One object for every tool of this package (initialisation, round-trip checks).
+Defaults are the native stack's loopback addresses from the service map; compose
+overrides the hosts through environment variables. Secrets have no defaults.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PlatformSettings(BaseSettings):
+    """Endpoints and credentials of Kafka, the registry, S3, Postgres and Redis."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_raw: str = "transactions.raw"
+    kafka_topic_dlq: str = "transactions.dlq"
+    kafka_topic_labels: str = "transactions.labels"
+    kafka_raw_partitions: int = Field(default=10, ge=1)
+
+    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+
+    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+    s3_bucket: str = "fraud-platform"
+    s3_region: str = "us-east-1"
+
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr
+
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_password: SecretStr
+
+    def postgres_dsn(
+        self, dbname: str = "postgres", user: str | None = None, password: str | None = None
+    ) -> str:
+        """A libpq connection string (key=value form, so no URL escaping is needed)."""
+        pw = password if password is not None else self.postgres_password.get_secret_value()
+        return (
+            f"host={self.postgres_host} port={self.postgres_port} dbname={dbname} "
+            f"user={user or self.postgres_user} password={pw} connect_timeout=5"
+        )
