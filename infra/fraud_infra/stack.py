@@ -62,7 +62,24 @@ def stack_env() -> dict[str, str]:
         PG_BIN=env.get("PG_BIN", f"/usr/lib/postgresql/{pg_major}/bin"),
         FRAUD_STATE_DIR=str(state_dir()),
     )
+    env.setdefault("JAVA21_HOME", newest_jdk(21))
     return env
+
+
+def newest_jdk(minimum: int) -> str:
+    """The newest JDK under /usr/lib/jvm with at least ``minimum`` as major version.
+
+    Java 17 stays the machine default; engines that need a newer Java (Apicurio 3,
+    Trino) get this one through JAVA_HOME. Override with JAVA21_HOME.
+    """
+    best: tuple[int, str] | None = None
+    for java in Path("/usr/lib/jvm").glob("*/bin/java"):
+        digits = "".join(c if c.isdigit() else " " for c in java.parent.parent.name).split()
+        major = next((int(d) for d in digits if int(d) >= 8), 0)
+        if major >= minimum and (best is None or major > best[0]):
+            best = (major, str(java.parent.parent))
+    return best[1] if best else ""
+
 
 
 @dataclass
@@ -156,7 +173,7 @@ class Stack:
             script = self.services[name].install
             if script and script not in seen:
                 seen.add(script)
-                self.run_step("install", f"bash {script}", name)
+                self.run_step("install", script, name)
 
     def up(self, names: Iterable[str]) -> list[str]:
         """Start the services (and their dependencies); returns those newly started."""

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install the Apache Kafka jars (broker + CLI tools) for the native stack.
+#
+# Resolves infra/kafka/pom.xml with Maven (checksums verified) into
+#   ${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}/kafka-$KAFKA_VERSION/libs/*.jar
+# and marks the directory complete. Idempotent: does nothing when the marker exists.
+# Needs: mvn, java 17+.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+# shellcheck source=/dev/null
+source "$REPO/versions.env"
+: "${KAFKA_VERSION:?KAFKA_VERSION missing from versions.env}"
+CACHE="${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}"
+DEST="$CACHE/kafka-$KAFKA_VERSION"
+
+log() { echo "[install-kafka] $*"; }
+die() { echo "[install-kafka] ERROR: $*" >&2; exit 1; }
+
+if [[ -f "$DEST/.complete" ]]; then
+  log "Kafka $KAFKA_VERSION already installed in $DEST"
+  exit 0
+fi
+
+command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
+command -v java >/dev/null 2>&1 || die "java not found (a JDK 17+ is required)"
+
+log "resolving Kafka $KAFKA_VERSION jars with Maven into $DEST/libs"
+mkdir -p "$CACHE"
+WORK="$(mktemp -d "$CACHE/.kafka-$KAFKA_VERSION.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+# Work on a copy of the pom so Maven never writes into the repository.
+cp "$REPO/infra/kafka/pom.xml" "$WORK/pom.xml"
+if ! mvn -B -q -C -Dstyle.color=never -f "$WORK/pom.xml" \
+      -Dkafka.version="$KAFKA_VERSION" \
+      dependency:copy-dependencies \
+      -DincludeScope=runtime \
+      -DoutputDirectory="$WORK/libs" >"$WORK/mvn.log" 2>&1; then
+  tail -n 40 "$WORK/mvn.log" >&2 || true
+  die "Maven could not resolve org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see output above)"
+fi
+
+for jar in "kafka_2.13-$KAFKA_VERSION.jar" "kafka-tools-$KAFKA_VERSION.jar" "kafka-clients-$KAFKA_VERSION.jar"; do
+  [[ -f "$WORK/libs/$jar" ]] || die "expected $jar was not resolved"
+done
+
+rm -rf "$DEST"
+mkdir -p "$DEST"
+mv "$WORK/libs" "$DEST/libs"
+touch "$DEST/.complete"
+log "installed $(find "$DEST/libs" -name '*.jar' | wc -l) jars ($(du -sh "$DEST/libs" | cut -f1)) in $DEST/libs"

@@ -1,0 +1,103 @@
+"""Unit tests of the native stack's pieces: service list, ordering, config, .env."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fraud_infra import dotenv_init, supervisor_conf
+from fraud_infra.envfiles import parse_env_file
+from fraud_infra.paths import repo_root
+from fraud_infra.services import Readiness, Service, expand, load_services, select, start_order
+from fraud_infra.stack import Stack, StackError, probe
+
+pytestmark = pytest.mark.unit
+
+ENV = {"REPO": "/r", "STATE": "/s", "CACHE": "/c", "VENV": "/v", "PG_BIN": "/pg"}
+
+
+def svc(name: str, *deps: str, ports: tuple[int, ...] = ()) -> Service:
+    return Service(name=name, command=f"run {name}", ready=Readiness("tcp", "1"),
+                   depends_on=deps, ports=ports, groups=("g",))
+
+
+def test_expand_substitutes_and_refuses_unknown_variables() -> None:
+    assert expand("${STATE}/x-${REPO}", ENV) == "/s/x-/r"
+    with pytest.raises(KeyError, match="NOPE"):
+        expand("${NOPE}", ENV)
+
+
+def test_start_order_puts_dependencies_first() -> None:
+    services = {s.name: s for s in [svc("api", "db", "cache"), svc("db"), svc("cache", "db")]}
+    assert start_order(services, ["api"]) == ["db", "cache", "api"]
+    assert select(services, ["g"]) == ["db", "cache", "api"]
+
+
+def test_cycles_and_unknown_names_are_errors() -> None:
+    services = {s.name: s for s in [svc("a", "b"), svc("b", "a")]}
+    with pytest.raises(ValueError, match="cycle"):
+        start_order(services, ["a"])
+    with pytest.raises(KeyError, match="no service or group"):
+        select({"a": svc("a")}, ["zzz"])
+
+
+def test_repository_service_list_is_valid_and_complete() -> None:
+    env = {**ENV, **parse_env_file(repo_root() / "versions.env")}
+    env.update({k: "x" for k in parse_env_file(repo_root() / ".env.example")})
+    services = load_services(repo_root() / "infra" / "native" / "services.yaml", env)
+    core = set(select(services, ["core"]))
+    assert {"postgres", "redis", "object-store", "prometheus"} <= core
+    for s in services.values():
+        assert s.ports, f"{s.name} declares no port"
+        assert "${" not in s.command
+
+
+def test_supervisor_config_has_one_program_per_service(tmp_path: Path) -> None:
+    services = {s.name: s for s in [svc("db"), svc("api", "db")]}
+    text = supervisor_conf.render(services, tmp_path, Path("/r"))
+    assert text.count("[program:") == 2
+    assert "autostart=false" in text and "killasgroup=true" in text
+    assert str(supervisor_conf.log_path(tmp_path, "api")) in text
+
+
+def test_port_in_use_is_reported_not_shared() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        stack = Stack(env=dict(ENV), services={}, state=Path("/nonexistent"))
+        with pytest.raises(StackError, match=f"port {port} is already in use"):
+            stack.check_ports(svc("x", ports=(port,)))
+        assert probe(Readiness("tcp", str(port)), ENV)
+    assert not probe(Readiness("tcp", str(port)), ENV)
+
+
+def test_cmd_probe_uses_exit_status() -> None:
+    assert probe(Readiness("cmd", "true"), ENV)
+    assert not probe(Readiness("cmd", "exit 3"), ENV)
+
+
+def test_make_init_generates_secrets_and_keeps_existing_ones(tmp_path: Path) -> None:
+    example = tmp_path / ".env.example"
+    example.write_text("# c\nPOSTGRES_PASSWORD=\nAIRFLOW_FERNET_KEY=\nS3_ACCESS_KEY=\nBIND=127.0.0.1\n")
+    first, generated = dotenv_init.render(example, {})
+    values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
+    assert set(generated) == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "S3_ACCESS_KEY"}
+    assert len(values["POSTGRES_PASSWORD"]) >= 24 and values["BIND"] == "127.0.0.1"
+    assert len(values["S3_ACCESS_KEY"]) == 20 and values["S3_ACCESS_KEY"].isalnum()
+    from cryptography.fernet import Fernet  # noqa: PLC0415 — only this test needs it
+
+    Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # a valid Fernet key
+    again, generated_again = dotenv_init.render(example, values)
+    assert again == first and generated_again == []
+    other, _ = dotenv_init.render(example, {})
+    assert other != first  # fresh secrets each time
+
+
+def test_example_env_has_no_usable_default_secret() -> None:
+    example = parse_env_file(repo_root() / ".env.example")
+    for key, value in example.items():
+        if any(word in key for word in ("PASSWORD", "SECRET", "FERNET", "ACCESS_KEY")):
+            assert value == "", f"{key} has a default value in .env.example"
