@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from fraud_infra.envfiles import parse_env_file
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -75,8 +77,18 @@ def _service(name: str, raw: Mapping[str, Any], env: Mapping[str, str]) -> Servi
         timeout=float(raw.get("timeout", 60)),
         stopsignal=str(raw.get("stopsignal", "TERM")),
         url=opt("url"),
-        environment={k: expand(str(v), env) for k, v in raw.get("environment", {}).items()},
+        environment=_environment(raw, env),
     )
+
+
+def _environment(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """``env_file`` (shared with compose) overlaid by ``environment``."""
+    values: dict[str, str] = {}
+    if raw.get("env_file"):
+        path = Path(env.get("REPO", ".")) / str(raw["env_file"])
+        values.update(parse_env_file(path))
+    values.update({k: expand(str(v), env) for k, v in raw.get("environment", {}).items()})
+    return values
 
 
 def load_services(path: Path, env: Mapping[str, str]) -> dict[str, Service]:

@@ -81,7 +81,6 @@ def newest_jdk(minimum: int) -> str:
     return best[1] if best else ""
 
 
-
 @dataclass
 class Stack:
     env: dict[str, str]

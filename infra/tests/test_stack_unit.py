@@ -15,12 +15,25 @@ from fraud_infra.stack import Stack, StackError, probe
 
 pytestmark = pytest.mark.unit
 
-ENV = {"REPO": "/r", "STATE": "/s", "CACHE": "/c", "VENV": "/v", "PG_BIN": "/pg"}
+ENV = {
+    "REPO": "/r",
+    "STATE": "/s",
+    "CACHE": "/c",
+    "VENV": "/v",
+    "PG_BIN": "/pg",
+    "JAVA21_HOME": "/j",
+}
 
 
 def svc(name: str, *deps: str, ports: tuple[int, ...] = ()) -> Service:
-    return Service(name=name, command=f"run {name}", ready=Readiness("tcp", "1"),
-                   depends_on=deps, ports=ports, groups=("g",))
+    return Service(
+        name=name,
+        command=f"run {name}",
+        ready=Readiness("tcp", "1"),
+        depends_on=deps,
+        ports=ports,
+        groups=("g",),
+    )
 
 
 def test_expand_substitutes_and_refuses_unknown_variables() -> None:
@@ -44,7 +57,7 @@ def test_cycles_and_unknown_names_are_errors() -> None:
 
 
 def test_repository_service_list_is_valid_and_complete() -> None:
-    env = {**ENV, **parse_env_file(repo_root() / "versions.env")}
+    env = {**ENV, "REPO": str(repo_root()), **parse_env_file(repo_root() / "versions.env")}
     env.update({k: "x" for k in parse_env_file(repo_root() / ".env.example")})
     services = load_services(repo_root() / "infra" / "native" / "services.yaml", env)
     core = set(select(services, ["core"]))
@@ -81,13 +94,15 @@ def test_cmd_probe_uses_exit_status() -> None:
 
 def test_make_init_generates_secrets_and_keeps_existing_ones(tmp_path: Path) -> None:
     example = tmp_path / ".env.example"
-    example.write_text("# c\nPOSTGRES_PASSWORD=\nAIRFLOW_FERNET_KEY=\nS3_ACCESS_KEY=\nBIND=127.0.0.1\n")
+    example.write_text(
+        "# c\nPOSTGRES_PASSWORD=\nAIRFLOW_FERNET_KEY=\nS3_ACCESS_KEY=\nBIND=127.0.0.1\n"
+    )
     first, generated = dotenv_init.render(example, {})
     values = dict(line.split("=", 1) for line in first.splitlines() if "=" in line)
     assert set(generated) == {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "S3_ACCESS_KEY"}
     assert len(values["POSTGRES_PASSWORD"]) >= 24 and values["BIND"] == "127.0.0.1"
     assert len(values["S3_ACCESS_KEY"]) == 20 and values["S3_ACCESS_KEY"].isalnum()
-    from cryptography.fernet import Fernet  # noqa: PLC0415 — only this test needs it
+    from cryptography.fernet import Fernet
 
     Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # a valid Fernet key
     again, generated_again = dotenv_init.render(example, values)

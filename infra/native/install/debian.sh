@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Engines taken from Debian packages: PostgreSQL 15, Redis 7.0, Prometheus 2.42 (+ promtool).
-# Installs only what is missing (apt needs root or sudo). Idempotent.
+# Engines taken from Debian packages: PostgreSQL, Redis, Prometheus (+ promtool).
+# Installs only what is missing (apt needs root or sudo), then checks that the installed
+# releases are the ones versions.env pins for compose: the same major line for
+# PostgreSQL (Debian ships the newest minor), the exact release for Redis and Prometheus.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/common.sh"
+pg_major=${POSTGRES_VERSION%%.*}
+pg_bin=/usr/lib/postgresql/$pg_major/bin
 pkgs=()
-[[ -x /usr/lib/postgresql/15/bin/postgres ]] || pkgs+=(postgresql-15 postgresql-client-15)
+[[ -x $pg_bin/postgres ]] || pkgs+=("postgresql-$pg_major" "postgresql-client-$pg_major")
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v prometheus >/dev/null || pkgs+=(prometheus)
-command -v promtool >/dev/null || pkgs+=(prometheus)
-((${#pkgs[@]})) || exit 0
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-echo "install: apt-get install ${pkgs[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+if ((${#pkgs[@]})); then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "install: apt-get install ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+check() { # name wanted got
+  if [[ "$2" != "$3" ]]; then
+    echo "version mismatch: $1 is $3 here but versions.env pins $2 (compose uses that image)" >&2
+    exit 1
+  fi
+}
+check "PostgreSQL (major)" "$pg_major" "$("$pg_bin/postgres" --version | grep -oE '[0-9]+' | head -1)"
+check "Redis" "$REDIS_VERSION" "$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -d= -f2)"
+check "Prometheus" "$PROMETHEUS_VERSION" "$(prometheus --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"
+command -v promtool >/dev/null || { echo "promtool missing (package prometheus)" >&2; exit 1; }
