@@ -50,7 +50,7 @@ def render(services: Mapping[str, Service], state: Path, repo: Path) -> str:
             f"[program:{svc.name}]",
             f"command={command.replace('%', '%%')}",
             "autostart=false",
-            "autorestart=unexpected",
+            "autorestart=false",
             "startsecs=1",
             "startretries=0",
             f"stopsignal={svc.stopsignal}",

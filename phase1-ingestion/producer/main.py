@@ -1,0 +1,294 @@
+"""``fraud-producer``: simulated payment transactions into Kafka (backfill or live).
+
+    fraud-producer --mode backfill --days 30          N days of history, as fast as possible
+    fraud-producer --mode live --tps 100              wall-clock events at a steady rate
+
+Every option also reads from the environment (``PRODUCER_*``; see settings.py).
+Both schemas are registered (subject compatibility BACKWARD) before the first message;
+the producer refuses to start if the registry rejects them. SIGTERM/SIGINT stop it
+gracefully: outstanding deliveries are flushed and the final counts are logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+from prometheus_client import start_http_server
+
+from fraud_infra.logs import configure_logging
+from producer import metrics
+from producer.avro import (
+    FRAUD_LABEL_AVSC,
+    TRANSACTION_AVSC,
+    Encoder,
+    SchemaValidationError,
+    fraud_label_schema,
+    schema_text,
+    transaction_schema,
+)
+from producer.malformed import Malformed, Malformer, quality_problems
+from producer.producer import TransactionProducer
+from producer.registry import RegistryError, SchemaRegistry
+from producer.settings import ProducerSettings
+from producer.simulator import LabelBuffer, SimulatedTransaction, Simulator, to_millis
+
+log = structlog.get_logger("producer")
+
+
+@dataclass
+class Stop:
+    """Set by SIGTERM/SIGINT; the loops check it between records."""
+
+    requested: bool = False
+
+    def install(self) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            log.info("stop requested", signal=signal.Signals(signum).name)
+            self.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def register_schemas(settings: ProducerSettings) -> tuple[int, int]:
+    """Set BACKWARD compatibility and register both subjects; returns their ids."""
+    registry = SchemaRegistry(settings.schema_registry_url)
+    ids = []
+    for topic, path in (
+        (settings.topic_raw, TRANSACTION_AVSC),
+        (settings.topic_labels, FRAUD_LABEL_AVSC),
+    ):
+        subject = f"{topic}-value"
+        registry.set_compatibility(subject, "BACKWARD")
+        ids.append(registry.register(subject, schema_text(path)))
+        log.info("schema registered", subject=subject, schema_id=ids[-1])
+    return ids[0], ids[1]
+
+
+class Run:
+    """One producer run: routes simulated records (and injected malformed ones)."""
+
+    def __init__(self, settings: ProducerSettings, producer: TransactionProducer) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.malformer = (
+            Malformer(settings.seed, settings.malformed_fraction)
+            if settings.malformed_fraction > 0
+            else None
+        )
+        self.simulator = Simulator(
+            settings.seed, label_delay=timedelta(seconds=settings.label_delay_seconds)
+        )
+        self.stop = Stop()
+        self.transactions = 0
+        self._last_progress = time.monotonic()
+        self._last_acked = 0
+
+    # ------------------------------------------------------------------ routing
+    def emit(self, event: SimulatedTransaction, now_ms: int) -> None:
+        """Send one simulated transaction, and maybe a malformed variant beside it."""
+        self.route(event.transaction, now_ms)
+        self.transactions += 1
+        if self.malformer is not None:
+            bad = self.malformer.maybe(event.transaction)
+            if bad is not None:
+                self.emit_malformed(bad, now_ms)
+
+    def route(self, record: Mapping[str, Any], now_ms: int) -> None:
+        """Validate one record (contract rules, then Avro types) and send it or DLQ it."""
+        p = self.producer
+        problems = quality_problems(record, now_ms)
+        if problems:
+            p.counts.generated += 1
+            rules = ",".join(problems)
+            try:
+                value = p.tx_encoder.encode(record)
+            except SchemaValidationError:
+                value = repr(dict(record)).encode()
+            p.to_dlq(
+                value,
+                "quality",
+                f"failed rules: {rules}",
+                key=_user_key(record),
+                extra={"dlq.rules": rules},
+            )
+            return
+        p.send_transaction(record)  # wrong types fail encoding -> DLQ (schema_validation)
+
+    def emit_malformed(self, bad: Malformed, now_ms: int) -> None:
+        p = self.producer
+        if self.settings.malformed_target == "raw":
+            # unvalidated, to exercise the streaming job's DLQ paths
+            if bad.payload is not None:
+                p.send_raw(bad.payload)
+            elif bad.kind == "bad_value" and bad.record is not None:
+                p.send_raw(p.tx_encoder.encode(bad.record), _user_key(bad.record))
+            else:
+                p.send_raw(repr(bad.record).encode())
+            return
+        if bad.payload is not None:  # bytes that are not a transaction at all
+            p.counts.generated += 1
+            p.to_dlq(bad.payload, "not_avro", f"not a transaction record ({bad.defect})")
+            return
+        assert bad.record is not None
+        self.route(bad.record, now_ms)
+
+    # ------------------------------------------------------------------ modes
+    def backfill(self) -> None:
+        s = self.settings
+        start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days))
+        now_ms = to_millis(datetime.now(UTC))
+        log.info("backfill starting", days=s.days, start_date=str(start), seed=s.seed)
+        for i, event in enumerate(self.simulator.backfill(s.days, start)):
+            self.emit(event, now_ms)
+            if event.label is not None:
+                self.producer.send_label(event.label)
+            if i & 1023 == 0:
+                self.producer.poll(0)
+                self.progress()
+                if self.stop.requested or self.reached_max():
+                    break
+        self.send_labels_left(LabelBuffer())
+
+    def live(self) -> None:
+        s = self.settings
+        metrics.CONFIGURED_TPS.set(s.tps)
+        labels = LabelBuffer()
+        began = time.monotonic()
+        tick = max(0.005, min(0.1, 100.0 / s.tps))  # ~100 records per tick at high rates
+        log.info("live starting", tps=s.tps, seed=s.seed, label_delay_seconds=s.label_delay_seconds)
+        while not self.stop.requested and not self.reached_max():
+            due = int((time.monotonic() - began) * s.tps) - self.transactions
+            if s.max_records is not None:
+                due = min(due, s.max_records - self.transactions)
+            if due > 0:
+                now = datetime.now(UTC)
+                now_ms = to_millis(now)
+                for event in self.simulator.live_batch(now, due, window=timedelta(seconds=tick)):
+                    self.emit(event, now_ms)
+                    if event.label is not None:
+                        labels.push(event.label)
+                for label in labels.pop_due(now_ms):
+                    self.producer.send_label(label)
+                metrics.PENDING_LABELS.set(len(labels))
+            self.producer.poll(tick)
+            self.progress()
+        self.send_labels_left(labels)
+
+    def send_labels_left(self, labels: LabelBuffer) -> None:
+        """On shutdown, labels not yet due are sent with their scheduled ``reported_at``.
+
+        They are never lost; consumers use ``reported_at`` (not arrival time) for
+        point-in-time correctness, so an early arrival changes nothing downstream.
+        """
+        left = labels.pop_due(2**62)
+        for label in left:
+            self.producer.send_label(label)
+        if left:
+            log.info("pending labels sent at shutdown", count=len(left))
+
+    def reached_max(self) -> bool:
+        m = self.settings.max_records
+        return m is not None and self.transactions >= m
+
+    def progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        elapsed = now - self._last_progress
+        if not force and elapsed < self.settings.progress_interval_seconds:
+            return
+        acked = self.producer.counts.acked[self.settings.topic_raw]
+        rate = (acked - self._last_acked) / elapsed if elapsed > 0 else 0.0
+        metrics.ACHIEVED_TPS.set(rate)
+        log.info(
+            "progress",
+            generated=self.producer.counts.generated,
+            acked_raw=acked,
+            tps=round(rate),
+            dlq=sum(self.producer.counts.dlq.values()),
+            in_flight=len(self.producer.client),
+        )
+        self._last_progress, self._last_acked = now, acked
+
+
+def _user_key(record: Mapping[str, Any]) -> bytes | None:
+    user = record.get("user_id")
+    return user.encode() if isinstance(user, str) and user else None
+
+
+def parse_args(argv: list[str] | None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(
+        prog="fraud-producer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--mode", choices=["live", "backfill"])
+    p.add_argument("--tps", type=float)
+    p.add_argument("--days", type=int)
+    p.add_argument("--start-date", type=date.fromisoformat)
+    p.add_argument("--max-records", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--label-delay-seconds", type=float)
+    p.add_argument("--malformed-fraction", type=float)
+    p.add_argument("--malformed-target", choices=["dlq", "raw"])
+    p.add_argument("--metrics-port", type=int)
+    p.add_argument("--counts-file", type=Path, help="write the final counts here as JSON")
+    args = vars(p.parse_args(argv))
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def run(
+    settings: ProducerSettings,
+    make_producer: Callable[
+        [ProducerSettings, Encoder, Encoder], TransactionProducer
+    ] = TransactionProducer,
+) -> dict[str, Any]:
+    """Register schemas, produce in the configured mode, flush; returns the final counts."""
+    tx_id, label_id = register_schemas(settings)
+    producer = make_producer(
+        settings, Encoder(transaction_schema(), tx_id), Encoder(fraud_label_schema(), label_id)
+    )
+    job = Run(settings, producer)
+    job.stop.install()
+    began = time.monotonic()
+    try:
+        job.backfill() if settings.mode == "backfill" else job.live()
+    finally:
+        remaining = producer.flush(120)
+        job.progress(force=True)
+        counts = producer.counts.as_dict()
+        counts["unflushed"] = remaining
+        counts["seconds"] = round(time.monotonic() - began, 3)
+        log.info("producer finished", **counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(argv)
+    counts_file: Path | None = args.pop("counts_file", None)
+    settings = ProducerSettings(**args)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    try:
+        counts = run(settings)
+    except RegistryError as err:
+        log.error("schema registry refused the data contract; not starting", error=str(err))
+        return 2
+    if counts_file is not None:
+        counts_file.write_text(json.dumps(counts, indent=2))
+    return 0 if counts["unflushed"] == 0 and counts["dlq_lost"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The producer's configuration, read from the environment (prefix ``PRODUCER_``).
+
+Kafka and registry endpoints use the platform-wide names (``KAFKA_BOOTSTRAP_SERVERS``,
+``SCHEMA_REGISTRY_URL``, ``KAFKA_TOPIC_*``) shared with every other component.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, f"PRODUCER_{name}")
+
+
+class ProducerSettings(BaseSettings):
+    """Everything the producer needs; CLI options override these values."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    schema_registry_url: str = Field(
+        "http://127.0.0.1:8081/apis/ccompat/v7", validation_alias=_env("SCHEMA_REGISTRY_URL")
+    )
+    topic_raw: str = Field("transactions.raw", validation_alias=_env("KAFKA_TOPIC_RAW"))
+    topic_dlq: str = Field("transactions.dlq", validation_alias=_env("KAFKA_TOPIC_DLQ"))
+    topic_labels: str = Field("transactions.labels", validation_alias=_env("KAFKA_TOPIC_LABELS"))
+
+    mode: Literal["live", "backfill"] = "live"
+    tps: float = Field(100.0, gt=0, description="live mode: transactions per second")
+    days: int = Field(30, ge=1, description="backfill mode: simulated days")
+    start_date: date | None = Field(None, description="backfill start (default: today - days)")
+    max_records: int | None = Field(None, ge=1, description="stop after this many transactions")
+    seed: int = 42
+    label_delay_seconds: float = Field(86_400.0, ge=0, description="fraud label reporting delay")
+    malformed_fraction: float = Field(0.0, ge=0, le=1)
+    malformed_target: Literal["dlq", "raw"] = Field(
+        "dlq",
+        description="dlq: the producer's validation catches them (never sent to raw); "
+        "raw: sent unvalidated to the raw topic to exercise the streaming job's DLQ",
+    )
+
+    metrics_port: int = Field(8001, ge=0, description="Prometheus endpoint; 0 disables it")
+    progress_interval_seconds: float = Field(5.0, gt=0)
+
+    linger_ms: int = 20
+    batch_size: int = 1_000_000
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    delivery_timeout_ms: int = 300_000
+    queue_buffering_max_messages: int = 1_000_000
