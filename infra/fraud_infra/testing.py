@@ -9,10 +9,15 @@ starts nothing (how the "a stopped engine fails the round-trip" check is shown).
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from confluent_kafka import Consumer, Message
+from confluent_kafka.admin import AdminClient
 
+from fraud_infra.init_topics import ensure_topics
 from fraud_infra.settings import PlatformSettings
 from fraud_infra.stack import Stack, StackError
 
@@ -56,3 +61,67 @@ def settings_from(env: dict[str, str]) -> PlatformSettings:
     fields = PlatformSettings.model_fields
     values = {k.lower(): v for k, v in env.items() if k.lower() in fields}
     return PlatformSettings.model_validate(values)
+
+
+@pytest.fixture
+def fresh_topics(settings: PlatformSettings) -> Iterator[PlatformSettings]:
+    """Settings whose raw/DLQ/labels topics are new, empty and unique to this test."""
+    run = uuid.uuid4().hex[:8]
+    mine = settings.model_copy(
+        update={
+            "kafka_topic_raw": f"test.{run}.raw",
+            "kafka_topic_dlq": f"test.{run}.dlq",
+            "kafka_topic_labels": f"test.{run}.labels",
+        }
+    )
+    ensure_topics(mine)
+    yield mine
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin.delete_topics(
+        [mine.kafka_topic_raw, mine.kafka_topic_dlq, mine.kafka_topic_labels],
+        operation_timeout=30,
+    )
+
+
+def consume_all(
+    bootstrap: str,
+    topic: str,
+    expected: int | None = None,
+    idle_seconds: float = 5.0,
+    timeout: float = 120.0,
+) -> list[Message]:
+    """Every message of ``topic`` from the beginning.
+
+    Stops once ``expected`` messages arrived (and nothing more came for a short grace
+    period), or after ``idle_seconds`` without a message, or at ``timeout``.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(10_000, timeout=0.5)
+            for msg in batch:
+                if msg.error() is None:
+                    out.append(msg)
+            if batch:
+                last = time.monotonic()
+            idle = time.monotonic() - last
+            if expected is not None and len(out) >= expected and idle > 1.0:
+                break
+            if idle > idle_seconds and (expected is None or len(out) >= expected):
+                break
+            if expected is not None and idle > max(idle_seconds, 30):
+                break
+    finally:
+        consumer.close()
+    return out

@@ -141,6 +141,8 @@ _PRIMITIVE_TYPES: dict[str, tuple[type, ...]] = {
     "long": (int,),
     "int": (int,),
     "boolean": (bool,),
+    "null": (type(None),),
+    "bytes": (bytes,),
 }
 _LOGICAL_TYPES: dict[str, tuple[type, ...]] = {
     "uuid": (str, uuid.UUID),
@@ -168,6 +170,11 @@ def _accepted_types(field_type: Any) -> tuple[type, ...] | None:
         if field_type.get("type") == "map" and field_type.get("values") == "string":
             return _STRING_MAP
         return _accepted_types(field_type.get("type"))
+    if isinstance(field_type, list):  # a union, e.g. ["null", "string"] (optional field)
+        members = [_accepted_types(member) for member in field_type]
+        if any(m is None for m in members):
+            return None
+        return tuple(t for m in members if m is not None for t in m)
     return None
 
 

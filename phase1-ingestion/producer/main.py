@@ -150,14 +150,17 @@ class Run:
         start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days))
         now_ms = to_millis(datetime.now(UTC))
         log.info("backfill starting", days=s.days, start_date=str(start), seed=s.seed)
+        limit = s.max_records if s.max_records is not None else 2**62
         for i, event in enumerate(self.simulator.backfill(s.days, start)):
+            if i >= limit:
+                break
             self.emit(event, now_ms)
             if event.label is not None:
                 self.producer.send_label(event.label)
             if i & 1023 == 0:
                 self.producer.poll(0)
                 self.progress()
-                if self.stop.requested or self.reached_max():
+                if self.stop.requested:
                     break
         self.send_labels_left(LabelBuffer())
 
