@@ -106,3 +106,8 @@ phase4-up: init ## docker compose: + MLflow, Redis, Fraud API
 phase5-up: init ## docker compose: + Prometheus, Grafana, Superset
 	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) up -d
 .PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up
+
+# ------------------------------------------------------------------ benchmarks (by hand)
+.PHONY: bench-producer
+bench-producer: init install ## producer records/s vs kafka-producer-perf-test (same run)
+	@$(PY) bench/producer_throughput.py
