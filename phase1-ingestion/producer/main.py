@@ -16,9 +16,10 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,6 +45,9 @@ from producer.settings import ProducerSettings
 from producer.simulator import LabelBuffer, SimulatedTransaction, Simulator, to_millis
 
 log = structlog.get_logger("producer")
+
+#: transactions encoded and produced together in backfill mode (column-wise encoding)
+BATCH = 5_000
 
 
 @dataclass
@@ -96,20 +100,29 @@ class Run:
         self._last_acked = 0
 
     # ------------------------------------------------------------------ routing
-    def emit(self, event: SimulatedTransaction, now_ms: int) -> None:
-        """Send one simulated transaction, and maybe a malformed variant beside it."""
-        self.route(event.transaction, now_ms)
-        self.transactions += 1
+    def emit_batch(self, events: Sequence[SimulatedTransaction], now_ms: int) -> None:
+        """Send simulated transactions, and malformed variants beside some of them."""
+        records = [e.transaction for e in events]
+        variants: list[Malformed] = []
         if self.malformer is not None:
-            bad = self.malformer.maybe(event.transaction)
-            if bad is not None:
-                self.emit_malformed(bad, now_ms)
+            for record in records:
+                bad = self.malformer.maybe(record)
+                if bad is not None:
+                    variants.append(bad)
+        self.route(records, now_ms)
+        self.transactions += len(records)
+        for bad in variants:
+            self.emit_malformed(bad, now_ms)
 
-    def route(self, record: Mapping[str, Any], now_ms: int) -> None:
-        """Validate one record (contract rules, then Avro types) and send it or DLQ it."""
+    def route(self, records: Sequence[Mapping[str, Any]], now_ms: int) -> None:
+        """Validate records (contract rules, then Avro types); send them or DLQ them."""
         p = self.producer
-        problems = quality_problems(record, now_ms)
-        if problems:
+        good: list[Mapping[str, Any]] = []
+        for record in records:
+            problems = quality_problems(record, now_ms)
+            if not problems:
+                good.append(record)
+                continue
             p.counts.generated += 1
             rules = ",".join(problems)
             try:
@@ -123,8 +136,7 @@ class Run:
                 key=_user_key(record),
                 extra={"dlq.rules": rules},
             )
-            return
-        p.send_transaction(record)  # wrong types fail encoding -> DLQ (schema_validation)
+        p.send_transactions(good)  # wrong types fail encoding -> DLQ (schema_validation)
 
     def emit_malformed(self, bad: Malformed, now_ms: int) -> None:
         p = self.producer
@@ -142,7 +154,7 @@ class Run:
             p.to_dlq(bad.payload, "not_avro", f"not a transaction record ({bad.defect})")
             return
         assert bad.record is not None
-        self.route(bad.record, now_ms)
+        self.route([bad.record], now_ms)
 
     # ------------------------------------------------------------------ modes
     def backfill(self) -> None:
@@ -151,17 +163,17 @@ class Run:
         now_ms = to_millis(datetime.now(UTC))
         log.info("backfill starting", days=s.days, start_date=str(start), seed=s.seed)
         limit = s.max_records if s.max_records is not None else 2**62
-        for i, event in enumerate(self.simulator.backfill(s.days, start)):
-            if i >= limit:
+        events = self.simulator.backfill(s.days, start)
+        while not self.stop.requested and self.transactions < limit:
+            batch = list(islice(events, min(BATCH, limit - self.transactions)))
+            if not batch:
                 break
-            self.emit(event, now_ms)
-            if event.label is not None:
-                self.producer.send_label(event.label)
-            if i & 1023 == 0:
-                self.producer.poll(0)
-                self.progress()
-                if self.stop.requested:
-                    break
+            self.emit_batch(batch, now_ms)
+            for event in batch:
+                if event.label is not None:
+                    self.producer.send_label(event.label)
+            self.producer.poll(0)
+            self.progress()
         self.send_labels_left(LabelBuffer())
 
     def live(self) -> None:
@@ -178,8 +190,9 @@ class Run:
             if due > 0:
                 now = datetime.now(UTC)
                 now_ms = to_millis(now)
-                for event in self.simulator.live_batch(now, due, window=timedelta(seconds=tick)):
-                    self.emit(event, now_ms)
+                batch = self.simulator.live_batch(now, due, window=timedelta(seconds=tick))
+                self.emit_batch(batch, now_ms)
+                for event in batch:
                     if event.label is not None:
                         labels.push(event.label)
                 for label in labels.pop_due(now_ms):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from producer import metrics
 from producer.avro import Encoder, SchemaValidationError
+from producer.batch_encode import BatchEncoder
 from producer.settings import ProducerSettings
 
 log = structlog.get_logger(__name__)
@@ -108,13 +109,15 @@ class TransactionProducer:
     ) -> None:
         self.settings = settings
         self.tx_encoder = transaction_encoder
+        self.tx_batch_encoder = BatchEncoder(
+            transaction_encoder.schema, transaction_encoder.schema_id
+        )
         self.label_encoder = label_encoder
         self.client = client or Producer(producer_config(settings))
         self.counts = Counts()
-        self._records_metric = {
-            t: metrics.RECORDS.labels(topic=t)
-            for t in (settings.topic_raw, settings.topic_labels, settings.topic_dlq)
-        }
+        self.delivery = metrics.DeliveryStats()
+        self.counts.acked = self.delivery.acked  # one counter, shared with the metrics
+        metrics.DELIVERY.sources.append(self.delivery)
 
     # ------------------------------------------------------------------ sending
     def send_transaction(self, record: Mapping[str, Any]) -> bool:
@@ -133,6 +136,24 @@ class TransactionProducer:
             return False
         self._produce(self.settings.topic_raw, value, _key(record))
         return True
+
+    def send_transactions(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Encode a batch column-wise and produce it; records that do not fit go to the DLQ."""
+        self.counts.generated += len(records)
+        values, errors = self.tx_batch_encoder.encode_many_checked(records)
+        for index, err in errors:
+            self.to_dlq(
+                _payload_of(dict(records[index])),
+                "schema_validation",
+                str(err),
+                key=_key(records[index]),
+                extra={"dlq.field": err.field},
+            )
+        topic = self.settings.topic_raw
+        produce = self._produce
+        for record, value in zip(records, values, strict=True):
+            if value is not None:
+                produce(topic, value, _key(record))
 
     def send_label(self, label: Mapping[str, Any]) -> None:
         value = self.label_encoder.encode(label)  # labels are built by us: errors are bugs
@@ -176,11 +197,7 @@ class TransactionProducer:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         topic = str(msg.topic())
         if err is None:
-            self.counts.acked[topic] += 1
-            self._records_metric[topic].inc()
-            latency = msg.latency()
-            if latency is not None:
-                metrics.DELIVERY_LATENCY.observe(latency)
+            self.delivery.ack(topic, msg.latency())
             return
         self.counts.delivery_failed[topic] += 1
         metrics.DELIVERY_ERRORS.labels(topic=topic).inc()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from fraud_infra.settings import PlatformSettings
 from fraud_infra.stack import Stack
@@ -58,6 +59,9 @@ def test_backfill_round_trips_with_labels(fresh_topics: PlatformSettings) -> Non
     counts = run(s)
     assert counts["acked"][s.topic_raw] == 10_000
     assert counts["unflushed"] == 0 and counts["dlq"] == {}
+    exposed = generate_latest().decode()
+    assert f'fraud_producer_records_total{{topic="{s.topic_raw}"}} 10000.0' in exposed
+    assert "fraud_producer_delivery_latency_seconds_count" in exposed
 
     raw = consume_all(s.kafka_bootstrap_servers, s.topic_raw, expected=10_000)
     assert len(raw) == 10_000
