@@ -3,6 +3,7 @@
 fraud-init postgres   roles + databases per component
 fraud-init topics     Kafka topics
 fraud-init buckets    S3 bucket
+fraud-init trino      Trino schemas bronze/silver/gold + registration of the bronze tables
 fraud-init env        write .env with generated secrets (make init)
 """
 
@@ -16,6 +17,7 @@ from fraud_infra import dotenv_init
 from fraud_infra.init_buckets import ensure_buckets
 from fraud_infra.init_postgres import ensure_databases
 from fraud_infra.init_topics import ensure_topics
+from fraud_infra.init_trino import ensure_schemas_and_tables
 from fraud_infra.logs import configure_logging
 from fraud_infra.settings import PlatformSettings
 
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fraud-init", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["postgres", "topics", "buckets", "all", "env"])
+    parser.add_argument("what", choices=["postgres", "topics", "buckets", "trino", "all", "env"])
     args = parser.parse_args(argv)
     configure_logging()
     if args.what == "env":
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "postgres": ensure_databases,
         "topics": ensure_topics,
         "buckets": ensure_buckets,
+        "trino": ensure_schemas_and_tables,
     }
     chosen = list(steps) if args.what == "all" else [args.what]
     for name in chosen:

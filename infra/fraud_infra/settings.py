@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PlatformSettings(BaseSettings):
-    """Endpoints and credentials of Kafka, the registry, S3, Postgres and Redis."""
+    """Endpoints and credentials of Kafka, the registry, S3, Postgres, Redis and Trino."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
@@ -38,6 +38,10 @@ class PlatformSettings(BaseSettings):
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_password: SecretStr
+
+    trino_host: str = "127.0.0.1"
+    trino_port: int = 8085
+    trino_catalog: str = "delta"
 
     def postgres_dsn(
         self, dbname: str = "postgres", user: str | None = None, password: str | None = None

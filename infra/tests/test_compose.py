@@ -48,6 +48,7 @@ IMAGE_VERSIONS: dict[str, tuple[str, str]] = {
     "redis": ("REDIS_VERSION", "{}"),
     "prom/prometheus": ("PROMETHEUS_VERSION", "v{}"),
     "kafbat/kafka-ui": ("KAFKA_UI_VERSION", "{}"),
+    "trinodb/trino": ("TRINO_VERSION", "{}"),
 }
 #: images pinned literally on purpose (no native counterpart, frozen release)
 LITERAL_IMAGES = frozenset({"minio/minio:RELEASE.2025-04-22T22-12-26Z"})
@@ -61,6 +62,7 @@ NATIVE_INSTALLERS: dict[str, str] = {
     "POSTGRES_VERSION": "debian.sh",
     "REDIS_VERSION": "debian.sh",
     "PROMETHEUS_VERSION": "debian.sh",
+    "TRINO_VERSION": "trino.sh",
 }
 #: secrets of .env.example whose service is not in compose yet -> that service. Once the
 #: service exists the secret must be used (with :?) like every other one.
@@ -76,6 +78,7 @@ INIT_SUBCOMMAND_ENV: dict[str, frozenset[str]] = {
     "postgres": frozenset(COMPONENTS.values()),
     "topics": frozenset(),
     "buckets": frozenset(),
+    "trino": frozenset({"TRINO_HOST"}),
 }
 
 
@@ -958,7 +961,7 @@ def _required_settings_env() -> set[str]:
 
 
 def test_init_jobs_get_every_setting_they_need(compose: Compose) -> None:
-    assert set(init_services(compose, REPO)) == {"postgres-init", "kafka-init", "s3-init"}
+    assert set(init_services(compose, REPO)) == {"postgres-init", "kafka-init", "s3-init", "trino-init"}
     assert init_environment_problems(compose, REPO, _required_settings_env()) == []
 
 
