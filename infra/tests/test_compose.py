@@ -961,7 +961,12 @@ def _required_settings_env() -> set[str]:
 
 
 def test_init_jobs_get_every_setting_they_need(compose: Compose) -> None:
-    assert set(init_services(compose, REPO)) == {"postgres-init", "kafka-init", "s3-init", "trino-init"}
+    assert set(init_services(compose, REPO)) == {
+        "postgres-init",
+        "kafka-init",
+        "s3-init",
+        "trino-init",
+    }
     assert init_environment_problems(compose, REPO, _required_settings_env()) == []
 
 
