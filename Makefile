@@ -59,7 +59,7 @@ local-clean: ## stop the native stack and delete its state directory (all local 
 lint: install ## ruff (lint + format check) and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer
+	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer phase2-streaming/spark_jobs
 
 .PHONY: test
 test: init install lint ## unit, integration and e2e tests against the native stack
@@ -72,6 +72,10 @@ test-unit: init install ## only the unit tests (no services)
 .PHONY: phase1-test
 phase1-test: init install ## Phase 1 tests (simulator, producer, Kafka + registry)
 	@$(PY) -m pytest phase1-ingestion/tests $(PYTEST_ARGS)
+
+.PHONY: phase2-test
+phase2-test: init install ## Phase 2 tests (quality rules, decoding, Spark -> Delta bronze, kill test)
+	@$(PY) -m pytest phase2-streaming/tests $(PYTEST_ARGS)
 
 .PHONY: infra-test
 infra-test: init install ## foundation tests (compose checks, engine round-trips)
@@ -111,3 +115,8 @@ phase5-up: init ## docker compose: + Prometheus, Grafana, Superset
 .PHONY: bench-producer
 bench-producer: init install ## producer records/s vs kafka-producer-perf-test (same run)
 	@$(PY) bench/producer_throughput.py
+
+.PHONY: bench-streaming
+bench-streaming: init install ## bronze writer rows/s from a pre-filled topic, and p95 delay at 1,000 TPS
+	@$(PY) bench/streaming_throughput.py throughput --records 2000000 --max-offsets 250000
+	@$(PY) bench/streaming_throughput.py latency --tps 1000 --seconds 120

@@ -123,8 +123,14 @@ class Stack:
         conf = self.write_config()
         if self.daemon_running():
             rpc = self.rpc()
-            added, _changed, _removed = rpc.supervisor.reloadConfig()[0]
-            for name in added:
+            added, changed, removed = rpc.supervisor.reloadConfig()[0]
+            for name in changed + removed:  # e.g. a new version in versions.env
+                info = self.process_info(name)
+                if info and info["statename"] in {"RUNNING", "STARTING", "BACKOFF"}:
+                    rpc.supervisor.stopProcess(name, True)
+                    say(f"  ↻ {name:<16} configuration changed: restarting")
+                rpc.supervisor.removeProcessGroup(name)
+            for name in added + changed:
                 rpc.supervisor.addProcessGroup(name)
             return
         supervisord = Path(sys.prefix) / "bin" / "supervisord"

@@ -36,7 +36,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 INIT_DOCKERFILE = "infra/Dockerfile"
 NATIVE_INSTALL_DIR = REPO / "infra" / "native" / "install"
 
-PROFILES = frozenset({"phase1", "phase2", "phase3", "phase4", "phase5", "minio"})
+#: phase profiles, the opt-in MinIO, and on-demand jobs (`run --rm` with --profile maintenance)
+PROFILES = frozenset({"phase1", "phase2", "phase3", "phase4", "phase5", "minio", "maintenance"})
 LOOPBACK = "127.0.0.1"
 
 #: image repository -> (versions.env variable, how the tag is formed from its value)

@@ -1,0 +1,157 @@
+"""Named data-quality rules applied to every decoded row before it may land in bronze.
+
+Each :class:`Rule` has a name (the DLQ reason), a description, and a Spark column
+expression that is **true when the row breaks the rule** (null-safe: a missing value
+breaks the rule about it, never the others). A row that breaks any rule goes to the DLQ
+with the names of all the rules it breaks; a row that could not be decoded at all has
+the decode error (``not_avro``, ``unknown_schema_id``, ``undecodable``) as its only
+reason, as rules about its fields would be meaningless.
+
+Time rules compare with ``ingested_at``, the micro-batch's timestamp, which Spark
+records in the checkpoint: a replayed batch is judged exactly as the first attempt.
+Late events (old but sane event times) pass: bronze keeps the raw history.
+
+The transaction rules mirror ``producer.malformed.quality_problems`` (same names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as sf
+
+DLQ_REASONS = "dlq_reasons"
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Parameters of the rules (from ``StreamingSettings``)."""
+
+    allowed_currencies: tuple[str, ...] = ("USD", "EUR", "GBP")
+    min_event_time: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    future_tolerance_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named rule; ``fails(config)`` is true for rows that break it."""
+
+    name: str
+    description: str
+    fails: Callable[[QualityConfig], Column] = field(repr=False)
+
+
+def _epoch_micros(moment: datetime) -> int:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _blank(name: str) -> Column:
+    col = sf.col(name)
+    return col.isNull() | (sf.trim(col) == sf.lit(""))
+
+
+def _transaction_id_empty(_: QualityConfig) -> Column:
+    return _blank("transaction_id")
+
+
+def _user_id_empty(_: QualityConfig) -> Column:
+    return _blank("user_id")
+
+
+def _amount_not_positive_finite(_: QualityConfig) -> Column:
+    amount = sf.col("amount")
+    # Spark orders NaN above every number, so NaN > 0 is true: test it explicitly.
+    return (
+        amount.isNull()
+        | sf.isnan(amount)
+        | (amount <= sf.lit(0.0))
+        | (amount == sf.lit(float("inf")))
+    )
+
+
+def _currency_unknown(config: QualityConfig) -> Column:
+    currency = sf.col("currency")
+    return currency.isNull() | ~currency.isin(list(config.allowed_currencies))
+
+
+def _event_time_missing(_: QualityConfig) -> Column:
+    return sf.col("event_time").isNull()
+
+
+def _event_time_too_old(config: QualityConfig) -> Column:
+    bound = sf.timestamp_micros(sf.lit(_epoch_micros(config.min_event_time)))
+    return sf.coalesce(sf.col("event_time") < bound, sf.lit(False))
+
+
+def _event_time_in_future(config: QualityConfig) -> Column:
+    micros = int(config.future_tolerance_seconds * 1_000_000)
+    limit = sf.timestamp_micros(sf.unix_micros(sf.col("ingested_at")) + sf.lit(micros))
+    return sf.coalesce(sf.col("event_time") > limit, sf.lit(False))
+
+
+TRANSACTION_ID_EMPTY = Rule(
+    "transaction_id_empty",
+    "transaction_id is missing or blank: the row cannot be deduplicated or labelled.",
+    _transaction_id_empty,
+)
+USER_ID_EMPTY = Rule(
+    "user_id_empty", "user_id is missing or blank: no customer to attribute.", _user_id_empty
+)
+AMOUNT_NOT_POSITIVE_FINITE = Rule(
+    "amount_not_positive_finite",
+    "amount is missing, NaN, infinite, zero or negative.",
+    _amount_not_positive_finite,
+)
+CURRENCY_UNKNOWN = Rule(
+    "currency_unknown",
+    "currency is missing or not in the allowed set (STREAMING_ALLOWED_CURRENCIES).",
+    _currency_unknown,
+)
+EVENT_TIME_MISSING = Rule("event_time_missing", "event_time is missing.", _event_time_missing)
+EVENT_TIME_TOO_OLD = Rule(
+    "event_time_too_old",
+    "event_time is before the sane lower bound (STREAMING_MIN_EVENT_TIME).",
+    _event_time_too_old,
+)
+EVENT_TIME_IN_FUTURE = Rule(
+    "event_time_in_future",
+    "event_time is later than ingestion plus the tolerance (STREAMING_FUTURE_TOLERANCE_SECONDS).",
+    _event_time_in_future,
+)
+
+TRANSACTION_RULES: tuple[Rule, ...] = (
+    TRANSACTION_ID_EMPTY,
+    USER_ID_EMPTY,
+    AMOUNT_NOT_POSITIVE_FINITE,
+    CURRENCY_UNKNOWN,
+    EVENT_TIME_MISSING,
+    EVENT_TIME_TOO_OLD,
+    EVENT_TIME_IN_FUTURE,
+)
+LABEL_RULES: tuple[Rule, ...] = (
+    TRANSACTION_ID_EMPTY,
+    USER_ID_EMPTY,
+    EVENT_TIME_MISSING,
+    EVENT_TIME_TOO_OLD,
+)
+
+
+def failed_rules(rules: Sequence[Rule], config: QualityConfig) -> Column:
+    """``array<string>`` of the names of the rules a row breaks (empty: none)."""
+    flags = [sf.when(rule.fails(config), sf.lit(rule.name)) for rule in rules]
+    return sf.filter(sf.array(*flags), lambda name: name.isNotNull())
+
+
+def with_dlq_reasons(df: DataFrame, rules: Sequence[Rule], config: QualityConfig) -> DataFrame:
+    """Add ``dlq_reasons``: the decode error alone, else the broken rules (empty: valid)."""
+    reasons = sf.when(sf.col("decode_error").isNotNull(), sf.array(sf.col("decode_error")))
+    return df.withColumn(DLQ_REASONS, reasons.otherwise(failed_rules(rules, config)))
+
+
+def is_valid() -> Column:
+    """True for rows with no DLQ reason."""
+    return sf.size(sf.col(DLQ_REASONS)) == sf.lit(0)

@@ -1,0 +1,152 @@
+"""Each quality rule on its own, on small in-memory DataFrames (no engine of the stack)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as st
+
+from spark_jobs.quality_checks import (
+    AMOUNT_NOT_POSITIVE_FINITE,
+    CURRENCY_UNKNOWN,
+    DLQ_REASONS,
+    EVENT_TIME_IN_FUTURE,
+    EVENT_TIME_MISSING,
+    EVENT_TIME_TOO_OLD,
+    LABEL_RULES,
+    TRANSACTION_ID_EMPTY,
+    TRANSACTION_RULES,
+    USER_ID_EMPTY,
+    QualityConfig,
+    Rule,
+    with_dlq_reasons,
+)
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CONFIG = QualityConfig(future_tolerance_seconds=300)
+SCHEMA = st.StructType(
+    [
+        st.StructField("transaction_id", st.StringType()),
+        st.StructField("user_id", st.StringType()),
+        st.StructField("amount", st.DoubleType()),
+        st.StructField("currency", st.StringType()),
+        st.StructField("event_time", st.TimestampType()),
+        st.StructField("ingested_at", st.TimestampType()),
+        st.StructField("decode_error", st.StringType()),
+    ]
+)
+GOOD: dict[str, Any] = {
+    "transaction_id": "6f1c0b9e-2a8e-4b7e-9a51-0c6f1e2d3a4b",
+    "user_id": "U000123",
+    "amount": 42.5,
+    "currency": "EUR",
+    "event_time": NOW - timedelta(seconds=3),
+    "ingested_at": NOW,
+    "decode_error": None,
+}
+
+
+def frame(spark: SparkSession, *changes: dict[str, Any]) -> DataFrame:
+    rows = [{**GOOD, **change} for change in changes]
+    return spark.createDataFrame([tuple(r[f.name] for f in SCHEMA) for r in rows], SCHEMA)
+
+
+def breaks(spark: SparkSession, rule: Rule, *changes: dict[str, Any]) -> list[bool]:
+    df = frame(spark, *changes).select(rule.fails(CONFIG).alias("fails"))
+    return [bool(r["fails"]) for r in df.collect()]
+
+
+def test_rule_names_are_unique_and_documented() -> None:
+    names = [r.name for r in TRANSACTION_RULES]
+    assert len(names) == len(set(names))
+    assert all(r.description for r in TRANSACTION_RULES)
+    assert set(LABEL_RULES) <= set(TRANSACTION_RULES)
+
+
+def test_transaction_id_empty(spark: SparkSession) -> None:
+    got = breaks(
+        spark,
+        TRANSACTION_ID_EMPTY,
+        {},
+        {"transaction_id": ""},
+        {"transaction_id": "   "},
+        {"transaction_id": None},
+    )
+    assert got == [False, True, True, True]
+
+
+def test_user_id_empty(spark: SparkSession) -> None:
+    got = breaks(spark, USER_ID_EMPTY, {}, {"user_id": ""}, {"user_id": " "}, {"user_id": None})
+    assert got == [False, True, True, True]
+
+
+def test_amount_positive_and_finite(spark: SparkSession) -> None:
+    values = [0.01, 1e9, 0.0, -0.01, float("nan"), float("inf"), float("-inf"), None]
+    got = breaks(spark, AMOUNT_NOT_POSITIVE_FINITE, *({"amount": v} for v in values))
+    assert got == [False, False, True, True, True, True, True, True]
+
+
+def test_currency_in_allowed_set(spark: SparkSession) -> None:
+    values = ["USD", "EUR", "GBP", "XYZ", "usd", "", None]
+    got = breaks(spark, CURRENCY_UNKNOWN, *({"currency": v} for v in values))
+    assert got == [False, False, False, True, True, True, True]
+
+
+def test_event_time_present(spark: SparkSession) -> None:
+    assert breaks(spark, EVENT_TIME_MISSING, {}, {"event_time": None}) == [False, True]
+
+
+def test_event_time_lower_bound(spark: SparkSession) -> None:
+    bound = CONFIG.min_event_time
+    got = breaks(
+        spark,
+        EVENT_TIME_TOO_OLD,
+        {"event_time": bound},
+        {"event_time": bound - timedelta(milliseconds=1)},
+        {"event_time": datetime(1970, 1, 1, tzinfo=UTC)},
+        {"event_time": None},
+    )
+    assert got == [False, True, True, False]  # a missing time is event_time_missing's
+
+
+def test_event_time_future_tolerance(spark: SparkSession) -> None:
+    edge = NOW + timedelta(seconds=300)
+    got = breaks(
+        spark,
+        EVENT_TIME_IN_FUTURE,
+        {"event_time": edge},
+        {"event_time": edge + timedelta(seconds=1)},
+        {"event_time": datetime(2100, 1, 1, tzinfo=UTC)},
+        {"event_time": NOW - timedelta(days=400)},  # late events are accepted
+        {"event_time": None},
+    )
+    assert got == [False, True, True, False, False]
+
+
+def test_reasons_list_every_broken_rule_and_decode_errors_alone(spark: SparkSession) -> None:
+    df = frame(
+        spark,
+        {},
+        {"user_id": "", "currency": "XYZ"},
+        {"amount": -1.0},
+        {
+            "decode_error": "not_avro",
+            "transaction_id": None,
+            "user_id": None,
+            "amount": None,
+            "currency": None,
+            "event_time": None,
+        },
+    )
+    rows = with_dlq_reasons(df, TRANSACTION_RULES, CONFIG).select(DLQ_REASONS).collect()
+    assert [sorted(r[0]) for r in rows] == [
+        [],
+        ["currency_unknown", "user_id_empty"],
+        ["amount_not_positive_finite"],
+        ["not_avro"],
+    ]
