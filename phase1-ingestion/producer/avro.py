@@ -271,6 +271,18 @@ def is_valid(record: Mapping[str, Any], schema: ParsedSchema | None = None) -> b
     return True
 
 
+#: what fastavro raises on bytes that are not a valid body for the schema
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    MemoryError,
+    UnicodeDecodeError,
+    struct.error,
+)
 _WRITE_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, struct.error)
 
 
@@ -355,17 +367,7 @@ def decode(data: bytes, schema_lookup: SchemaLookup) -> tuple[int, dict[str, Any
     fo = io.BytesIO(body)
     try:
         record = schemaless_reader(fo, _plain_schema(schema), None)
-    except (
-        EOFError,
-        ValueError,
-        TypeError,
-        IndexError,
-        KeyError,
-        OverflowError,
-        MemoryError,
-        UnicodeDecodeError,
-        struct.error,
-    ) as exc:
+    except READ_ERRORS as exc:
         raise NotAvroError(f"body does not decode with schema {schema_id}: {exc!r}") from exc
     if fo.tell() != len(body):
         raise NotAvroError(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pyarrow.compute as pc
 from fastavro import parse_schema, schemaless_reader
 from pyspark.sql import types as st
 
-from producer.avro import NotAvroError, split_header
+from producer.avro import READ_ERRORS, NotAvroError, split_header
 from producer.registry import RegistryError, SchemaRegistry
 from spark_jobs.avro_types import TIMESTAMP_ARROW, FieldType, field_types, strip_logical_types
 
@@ -48,18 +47,7 @@ PASS_THROUGH: tuple[tuple[str, st.DataType], ...] = (
     ("ingested_at", st.TimestampType()),
 )
 _UNKNOWN_ID_TTL_S = 60.0
-_READ_ERRORS = (
-    EOFError,
-    ValueError,
-    TypeError,
-    IndexError,
-    KeyError,
-    OverflowError,
-    MemoryError,
-    UnicodeDecodeError,
-    AttributeError,
-    struct.error,
-)
+_READ_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, AttributeError)
 
 
 @dataclass(frozen=True)
