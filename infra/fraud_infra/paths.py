@@ -43,6 +43,15 @@ def state_dir() -> Path:
         return Path(env)
     root = repo_root()
     if os.geteuid() == 0:
-        digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+        # Keyed by the clone's path and its .env: data initialised with one set of
+        # secrets (e.g. the PostgreSQL superuser password) is unusable with another, so
+        # a fresh clone at a reused path (CI) must not inherit an older clone's state.
+        dotenv = root / ".env"
+        secret = ""
+        if dotenv.is_file():
+            from fraud_infra.envfiles import parse_env_file
+
+            secret = parse_env_file(dotenv).get("POSTGRES_PASSWORD", "")
+        digest = hashlib.sha256(f"{root}\0{secret}".encode()).hexdigest()[:8]
         return Path("/var/tmp/fraud-platform") / f"{root.name}-{digest}"
     return root / ".state"
