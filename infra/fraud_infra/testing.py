@@ -34,6 +34,8 @@ def native_stack() -> Iterator[Stack]:
     try:
         started = stack.up([TEST_GROUP])
     except StackError as err:
+        if not daemon_was_running:  # stop what this session started before failing
+            stack.down()
         pytest.fail(f"native stack did not come up: {err}", pytrace=False)
     try:
         yield stack
