@@ -10,21 +10,30 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Defaults shared by every component's settings: the native stack's loopback addresses
+#: from the service map and the topic names of the original description.
+KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
+SCHEMA_REGISTRY_URL = "http://127.0.0.1:8081/apis/ccompat/v7"
+TOPIC_RAW = "transactions.raw"
+TOPIC_DLQ = "transactions.dlq"
+TOPIC_LABELS = "transactions.labels"
+S3_ENDPOINT_URL = "http://127.0.0.1:9000"
+
 
 class PlatformSettings(BaseSettings):
     """Endpoints and credentials of Kafka, the registry, S3, Postgres, Redis and Trino."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_topic_raw: str = "transactions.raw"
-    kafka_topic_dlq: str = "transactions.dlq"
-    kafka_topic_labels: str = "transactions.labels"
+    kafka_bootstrap_servers: str = KAFKA_BOOTSTRAP_SERVERS
+    kafka_topic_raw: str = TOPIC_RAW
+    kafka_topic_dlq: str = TOPIC_DLQ
+    kafka_topic_labels: str = TOPIC_LABELS
     kafka_raw_partitions: int = Field(default=10, ge=1)
 
-    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    schema_registry_url: str = SCHEMA_REGISTRY_URL
 
-    s3_endpoint_url: str = "http://127.0.0.1:9000"
+    s3_endpoint_url: str = S3_ENDPOINT_URL
     s3_access_key: SecretStr
     s3_secret_key: SecretStr
     s3_bucket: str = "fraud-platform"

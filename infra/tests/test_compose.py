@@ -488,7 +488,7 @@ def native_installer_problems(var: str, installer: Path) -> list[str]:
     problems = []
     if not re.search(rf"\$(?:{var}\b|\{{{var}\b)", text):
         problems.append(f"{installer.name} does not use ${var}")
-    sourced = re.findall(r"(?:^|\s)(?:source|\.)\s+\"?[^\s\"]*?([\w.-]+\.sh)\"?", text)
+    sourced = re.findall(r"^\s*(?:source|\.)\s+.*?([\w.-]+\.sh)\"?\s*$", text, re.MULTILINE)
     readers = [text] + [
         (installer.parent / s).read_text() for s in sourced if (installer.parent / s).is_file()
     ]

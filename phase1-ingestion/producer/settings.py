@@ -12,6 +12,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraud_infra.settings import (
+    KAFKA_BOOTSTRAP_SERVERS,
+    SCHEMA_REGISTRY_URL,
+    TOPIC_DLQ,
+    TOPIC_LABELS,
+    TOPIC_RAW,
+)
+
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"PRODUCER_{name}")
@@ -23,14 +31,14 @@ class ProducerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+        KAFKA_BOOTSTRAP_SERVERS, validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
     )
     schema_registry_url: str = Field(
-        "http://127.0.0.1:8081/apis/ccompat/v7", validation_alias=_env("SCHEMA_REGISTRY_URL")
+        SCHEMA_REGISTRY_URL, validation_alias=_env("SCHEMA_REGISTRY_URL")
     )
-    topic_raw: str = Field("transactions.raw", validation_alias=_env("KAFKA_TOPIC_RAW"))
-    topic_dlq: str = Field("transactions.dlq", validation_alias=_env("KAFKA_TOPIC_DLQ"))
-    topic_labels: str = Field("transactions.labels", validation_alias=_env("KAFKA_TOPIC_LABELS"))
+    topic_raw: str = Field(TOPIC_RAW, validation_alias=_env("KAFKA_TOPIC_RAW"))
+    topic_dlq: str = Field(TOPIC_DLQ, validation_alias=_env("KAFKA_TOPIC_DLQ"))
+    topic_labels: str = Field(TOPIC_LABELS, validation_alias=_env("KAFKA_TOPIC_LABELS"))
 
     mode: Literal["live", "backfill"] = "live"
     tps: float = Field(100.0, gt=0, description="live mode: transactions per second")

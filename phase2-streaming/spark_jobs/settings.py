@@ -15,6 +15,14 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraud_infra.paths import cache_dir
+from fraud_infra.settings import (
+    KAFKA_BOOTSTRAP_SERVERS,
+    S3_ENDPOINT_URL,
+    SCHEMA_REGISTRY_URL,
+    TOPIC_DLQ,
+    TOPIC_LABELS,
+    TOPIC_RAW,
+)
 
 
 def _plain(name: str) -> AliasChoices:
@@ -30,17 +38,15 @@ class StreamingSettings(BaseSettings):
 
     # ---------------------------------------------------------------- platform-wide
     kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=_plain("KAFKA_BOOTSTRAP_SERVERS")
+        KAFKA_BOOTSTRAP_SERVERS, validation_alias=_plain("KAFKA_BOOTSTRAP_SERVERS")
     )
     schema_registry_url: str = Field(
-        "http://127.0.0.1:8081/apis/ccompat/v7", validation_alias=_plain("SCHEMA_REGISTRY_URL")
+        SCHEMA_REGISTRY_URL, validation_alias=_plain("SCHEMA_REGISTRY_URL")
     )
-    topic_raw: str = Field("transactions.raw", validation_alias=_plain("KAFKA_TOPIC_RAW"))
-    topic_dlq: str = Field("transactions.dlq", validation_alias=_plain("KAFKA_TOPIC_DLQ"))
-    topic_labels: str = Field("transactions.labels", validation_alias=_plain("KAFKA_TOPIC_LABELS"))
-    s3_endpoint_url: str = Field(
-        "http://127.0.0.1:9000", validation_alias=_plain("S3_ENDPOINT_URL")
-    )
+    topic_raw: str = Field(TOPIC_RAW, validation_alias=_plain("KAFKA_TOPIC_RAW"))
+    topic_dlq: str = Field(TOPIC_DLQ, validation_alias=_plain("KAFKA_TOPIC_DLQ"))
+    topic_labels: str = Field(TOPIC_LABELS, validation_alias=_plain("KAFKA_TOPIC_LABELS"))
+    s3_endpoint_url: str = Field(S3_ENDPOINT_URL, validation_alias=_plain("S3_ENDPOINT_URL"))
     s3_access_key: SecretStr = Field(validation_alias=_plain("S3_ACCESS_KEY"))
     s3_secret_key: SecretStr = Field(validation_alias=_plain("S3_SECRET_KEY"))
     s3_bucket: str = Field("fraud-platform", validation_alias=_plain("S3_BUCKET"))

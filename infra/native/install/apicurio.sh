@@ -9,37 +9,19 @@
 # are Java 21 bytecode): use the Temurin 25 JDK under /usr/lib/jvm.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-# shellcheck source=/dev/null
-source "$REPO/versions.env"
-: "${APICURIO_VERSION:?APICURIO_VERSION missing from versions.env}"
-CACHE="${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}"
+NAME=apicurio
+source "$(dirname "$0")/common.sh"
 DEST="$CACHE/apicurio-$APICURIO_VERSION"
 ARTIFACT="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
-
-log() { echo "[install-apicurio] $*"; }
-die() { echo "[install-apicurio] ERROR: $*" >&2; exit 1; }
 
 if [[ -f "$DEST/.complete" ]]; then
   log "Apicurio Registry $APICURIO_VERSION already installed in $DEST"
   exit 0
 fi
-
-command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
-command -v tar >/dev/null 2>&1 || die "tar not found"
-
-mkdir -p "$CACHE"
-WORK="$(mktemp -d "$CACHE/.apicurio-$APICURIO_VERSION.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
+need mvn tar
+work_dir
 log "fetching $ARTIFACT with Maven (~160 MB on a cold cache)"
-# Run from the empty work dir: dependency:copy needs no project.
-if ! (cd "$WORK" && mvn -B -q -C -Dstyle.color=never dependency:copy \
-        -Dartifact="$ARTIFACT" \
-        -DoutputDirectory="$WORK/dl") >"$WORK/mvn.log" 2>&1; then
-  tail -n 40 "$WORK/mvn.log" >&2 || true
-  die "Maven could not fetch $ARTIFACT (see output above)"
-fi
+mvn_fetch "$ARTIFACT" "$WORK/dl"
 TARBALL="$WORK/dl/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
 [[ -f "$TARBALL" ]] || die "expected $TARBALL was not downloaded"
 

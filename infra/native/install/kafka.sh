@@ -7,30 +7,20 @@
 # Needs: mvn, java 17+.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-# shellcheck source=/dev/null
-source "$REPO/versions.env"
-: "${KAFKA_VERSION:?KAFKA_VERSION missing from versions.env}"
-CACHE="${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}"
+NAME=kafka
+source "$(dirname "$0")/common.sh"
 DEST="$CACHE/kafka-$KAFKA_VERSION"
-
-log() { echo "[install-kafka] $*"; }
-die() { echo "[install-kafka] ERROR: $*" >&2; exit 1; }
 
 if [[ -f "$DEST/.complete" ]]; then
   log "Kafka $KAFKA_VERSION already installed in $DEST"
   exit 0
 fi
-
-command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
-command -v java >/dev/null 2>&1 || die "java not found (a JDK 17+ is required)"
+need mvn java
+work_dir
 
 log "resolving Kafka $KAFKA_VERSION jars with Maven into $DEST/libs"
-mkdir -p "$CACHE"
-WORK="$(mktemp -d "$CACHE/.kafka-$KAFKA_VERSION.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
 # Work on a copy of the pom so Maven never writes into the repository.
-cp "$REPO/infra/kafka/pom.xml" "$WORK/pom.xml"
+cp "$repo/infra/kafka/pom.xml" "$WORK/pom.xml"
 if ! mvn -B -q -C -Dstyle.color=never -f "$WORK/pom.xml" \
       -Dkafka.version="$KAFKA_VERSION" \
       dependency:copy-dependencies \

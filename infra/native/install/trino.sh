@@ -14,11 +14,8 @@
 # JDK under /usr/lib/jvm (JAVA21_HOME of the native stack).
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-# shellcheck source=/dev/null
-source "$REPO/versions.env"
-: "${TRINO_VERSION:?TRINO_VERSION missing from versions.env}"
-CACHE="${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}"
+NAME=trino
+source "$(dirname "$0")/common.sh"
 DEST="$CACHE/trino-$TRINO_VERSION"
 ARTIFACT="io.trino:trino-server:$TRINO_VERSION:tar.gz"
 # Plugins kept; everything else under plugin/ is removed after extraction.
@@ -26,29 +23,14 @@ KEEP_PLUGINS=(delta-lake hive memory blackhole tpch tpcds jmx postgresql
   exchange-filesystem spooling-filesystem password-authenticators
   resource-group-managers session-property-managers)
 
-log() { echo "[install-trino] $*"; }
-die() { echo "[install-trino] ERROR: $*" >&2; exit 1; }
-
 if [[ -f "$DEST/.complete" ]]; then
   log "Trino $TRINO_VERSION already installed in $DEST"
   exit 0
 fi
-
-command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
-command -v tar >/dev/null 2>&1 || die "tar not found"
-
-mkdir -p "$CACHE"
-WORK="$(mktemp -d "$CACHE/.trino-$TRINO_VERSION.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
+need mvn tar
+work_dir
 log "fetching $ARTIFACT with Maven (~820 MB on a cold cache)"
-# Run from the empty work dir: dependency:copy needs no project.
-if ! (cd "$WORK" && mvn -B -q -C -Dstyle.color=never dependency:copy \
-        -Dartifact="$ARTIFACT" \
-        -DoutputDirectory="$WORK/dl") >"$WORK/mvn.log" 2>&1; then
-  tail -n 40 "$WORK/mvn.log" >&2 || true
-  die "Maven could not fetch $ARTIFACT (see output above)"
-fi
+mvn_fetch "$ARTIFACT" "$WORK/dl"
 TARBALL="$WORK/dl/trino-server-$TRINO_VERSION.tar.gz"
 [[ -f "$TARBALL" ]] || die "expected $TARBALL was not downloaded"
 
