@@ -148,7 +148,11 @@ def _dump(ident: str, as_of: dt.datetime, values: Mapping[str, float], names: Se
     missing = [n for n in names if n not in values]
     if missing:
         raise ValueError(f"feature record for {ident} lacks {missing}")
-    record = {"id": ident, "as_of": as_of.isoformat(), "fingerprint": fingerprint()}
+    record: dict[str, str | float] = {
+        "id": ident,
+        "as_of": as_of.isoformat(),
+        "fingerprint": fingerprint(),
+    }
     record.update({n: float(values[n]) for n in names})
     return json.dumps(record, separators=(",", ":"))
 
