@@ -87,11 +87,14 @@ def fingerprint() -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def to_ms(t: dt.datetime) -> int:
     """Epoch milliseconds of an aware datetime (naive values are taken as UTC)."""
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1000)
+    return (t - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def calendar_features(event_time: dt.datetime) -> dict[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
@@ -159,7 +160,10 @@ class Run:
     # ------------------------------------------------------------------ modes
     def backfill(self) -> None:
         s = self.settings
-        start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days))
+        # By default the history ends one label delay before today, so every label of it
+        # has been reported by now (a label must never arrive "from the future").
+        delay_days = math.ceil(s.label_delay_seconds / 86_400)
+        start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days + delay_days))
         now_ms = to_millis(datetime.now(UTC))
         log.info("backfill starting", days=s.days, start_date=str(start), seed=s.seed)
         limit = s.max_records if s.max_records is not None else 2**62

@@ -43,7 +43,9 @@ class ProducerSettings(BaseSettings):
     mode: Literal["live", "backfill"] = "live"
     tps: float = Field(100.0, gt=0, description="live mode: transactions per second")
     days: int = Field(30, ge=1, description="backfill mode: simulated days")
-    start_date: date | None = Field(None, description="backfill start (default: today - days)")
+    start_date: date | None = Field(
+        None, description="backfill start (default: today - days - label delay: all labels due)"
+    )
     max_records: int | None = Field(None, ge=1, description="stop after this many transactions")
     seed: int = 42
     label_delay_seconds: float = Field(86_400.0, ge=0, description="fraud label reporting delay")

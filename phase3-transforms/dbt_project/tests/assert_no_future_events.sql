@@ -1,0 +1,24 @@
+-- Nothing comes from the future: no transaction, label or profile is timestamped after
+-- now (5 minutes of clock skew allowed), and no label is reported before its
+-- transaction happened.
+with clock as (
+
+    select current_timestamp + interval '5' minute as horizon
+
+)
+
+select 'transaction' as kind, transaction_id as id, event_time as at
+from {{ ref('mart_fraud_features') }}, clock
+where event_time > clock.horizon
+
+union all
+
+select 'label_reported', transaction_id, reported_at
+from {{ ref('int_fraud_labels') }}, clock
+where reported_at > clock.horizon or reported_at < event_time
+
+union all
+
+select 'user_profile', user_id, as_of
+from {{ ref('mart_user_risk_profiles') }}, clock
+where as_of > clock.horizon + interval '1' second
