@@ -142,12 +142,20 @@ class Stack:
             time.sleep(0.1)
 
     # ------------------------------------------------------------------ helpers
-    def run_step(self, what: str, command: str, service: str, timeout: float = 1800) -> None:
+    def run_step(
+        self,
+        what: str,
+        command: str,
+        service: str,
+        timeout: float = 1800,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run an install/setup/init command; setup and init see the service's environment."""
         # Commands come from the repository's own services.yaml, never from user input.
         proc = subprocess.run(  # noqa: S602
             command,
             shell=True,
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             cwd=repo_root(),
             capture_output=True,
             text=True,
@@ -196,12 +204,12 @@ class Stack:
                 self.rpc().supervisor.stopProcess(name, True)
             self.check_ports(svc)
             if svc.setup:
-                self.run_step("setup", svc.setup, name)
+                self.run_step("setup", svc.setup, name, extra_env=svc.environment)
             t0 = time.monotonic()
             self.rpc().supervisor.startProcess(name, False)
             self.wait_ready(svc)
             if svc.init:
-                self.run_step("init", svc.init, name, timeout=300)
+                self.run_step("init", svc.init, name, timeout=300, extra_env=svc.environment)
             started.append(name)
             say(f"  ✓ {name:<16} ready in {time.monotonic() - t0:5.1f}s  {svc.url or ''}")
         return started

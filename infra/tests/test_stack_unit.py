@@ -63,7 +63,8 @@ def test_repository_service_list_is_valid_and_complete() -> None:
     core = set(select(services, ["core"]))
     assert {"postgres", "redis", "object-store", "prometheus"} <= core
     for s in services.values():
-        assert s.ports, f"{s.name} declares no port"
+        # a process that listens on nothing (airflow-dag-processor) is checked by a command
+        assert s.ports or s.ready.kind == "cmd", f"{s.name} declares no port"
         assert "${" not in s.command
 
 

@@ -1,0 +1,53 @@
+"""``fraud_pipeline``: bronze -> silver -> gold with dbt on Trino every 15 minutes, then
+the gold user profiles into the Redis feature store.
+
+One run at a time (``max_active_runs=1``) and no catch-up: a late or long run delays the
+next one instead of piling runs up. Every task retries with backoff, has its own
+execution timeout, and a failure is logged with its DAG, run, try and log URL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, chain
+from fraud_tasks import dbt_command, default_args, platform_command
+
+#: task id -> (bash command, execution timeout), in pipeline order
+STEPS: dict[str, tuple[str, timedelta]] = {
+    "bronze_freshness_check": (
+        dbt_command("source", "freshness", "--select", "source:bronze"),
+        timedelta(minutes=5),
+    ),
+    "dbt_seed": (dbt_command("seed"), timedelta(minutes=10)),
+    "dbt_staging": (dbt_command("run", "--select", "staging"), timedelta(minutes=10)),
+    "dbt_intermediate": (dbt_command("run", "--select", "intermediate"), timedelta(minutes=30)),
+    "dbt_marts": (dbt_command("run", "--select", "marts"), timedelta(minutes=30)),
+    "dbt_test": (dbt_command("test"), timedelta(minutes=20)),
+    "push_features_to_redis": (platform_command("fraud-feature-writer"), timedelta(minutes=10)),
+}
+
+with DAG(
+    dag_id="fraud_pipeline",
+    description="dbt medallion models (bronze -> silver -> gold) and the Redis feature push",
+    schedule="*/15 * * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
+    default_args=default_args(retries=2, retry_delay=timedelta(seconds=30)),
+    tags=["fraud-platform", "dbt", "phase3"],
+) as dag:
+    chain(
+        *(
+            BashOperator(
+                task_id=task_id,
+                bash_command=command,
+                execution_timeout=timeout,
+                skip_on_exit_code=None,
+                do_xcom_push=False,
+            )
+            for task_id, (command, timeout) in STEPS.items()
+        )
+    )
