@@ -1,0 +1,386 @@
+"""Open-loop load test of the scoring API (``make bench-scoring``).
+
+    .venv/bin/python bench/scoring_load.py [--rate 3000] [--duration 60] [--workers 2]
+
+Runs everything on loopback with private engines (a redis-server and a PostgreSQL
+cluster on free ports, so the shared native stack is not disturbed): seeds Redis with
+feature records for 10,000 users and 1,000 terminals, puts a RandomForest (100 trees) in
+the API's model cache, starts ``fraud-api`` with the prediction log on, and drives it with
+**vegeta** (constant request rate, open loop: queueing delay counts in the latencies):
+
+  (a) saturation throughput: ``-rate=0`` with a fixed pool of connections;
+  (b) p50/p95/p99 at ``--rate`` requests/s for ``--duration`` seconds;
+
+then restarts the API with ``SERVING_SCORING_BACKEND=sklearn`` (plain ``predict_proba``)
+and measures its saturation throughput the same way. Finally it checks every answered
+prediction of (b) reached Postgres. vegeta is installed with ``go install`` into the
+platform cache on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import redis
+import requests
+
+import features
+from serving.feature_writer import write
+from serving.testing import PostgresProcess, RedisProcess, free_port, seed_cache, train_model
+
+VEGETA_VERSION = "v12.13.0"
+CACHE = Path(os.environ.get("FRAUD_CACHE_DIR", Path.home() / ".cache" / "fraud-platform"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def vegeta() -> Path:
+    bindir = CACHE / "tools" / f"vegeta-{VEGETA_VERSION.lstrip('v')}"
+    exe = bindir / "vegeta"
+    if not exe.exists():
+        print(f"installing vegeta {VEGETA_VERSION} into {bindir}", file=sys.stderr)
+        env = dict(os.environ, GOBIN=str(bindir))
+        subprocess.run(
+            ["go", "install", f"github.com/tsenart/vegeta/v12@{VEGETA_VERSION}"],
+            check=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
+    return exe
+
+
+def seed_redis(r: RedisProcess, users: int, terminals: int) -> None:
+    client = redis.Redis(port=r.port, password=r.password)
+    rng = np.random.default_rng(1)
+    now = dt.datetime.now(dt.UTC)
+
+    def values(names: tuple[str, ...]) -> dict[str, float]:
+        return {
+            n: float(rng.poisson(5)) if "count" in n else float(rng.lognormal(3.5, 0.5))
+            for n in names
+        }
+
+    pairs = [
+        (
+            f"user_features:U{i:06d}",
+            features.UserFeatures(f"U{i:06d}", now, values(features.USER_FEATURES)).to_redis(),
+        )
+        for i in range(users)
+    ] + [
+        (
+            f"terminal_features:M{i:05d}",
+            features.TerminalFeatures(
+                f"M{i:05d}", now, values(features.TERMINAL_FEATURES)
+            ).to_redis(),
+        )
+        for i in range(terminals)
+    ]
+    write(client, pairs, 86_400)
+
+
+def targets(path: Path, url: str, n: int, users: int, terminals: int) -> list[str]:
+    rng = np.random.default_rng(2)
+    ids = []
+    with path.open("w") as f:
+        for _ in range(n):
+            tid = str(uuid.uuid4())
+            ids.append(tid)
+            body = {
+                "transaction_id": tid,
+                "user_id": f"U{rng.integers(users * 1.1):06d}",  # ~9 % unknown users
+                "amount": round(float(rng.lognormal(3.5, 1.0)), 2),
+                "merchant_id": f"M{rng.integers(terminals):05d}",
+                "is_international": bool(rng.random() < 0.1),
+            }
+            target = {
+                "method": "POST",
+                "url": url,
+                "header": {"Content-Type": ["application/json"]},
+                "body": base64.b64encode(json.dumps(body).encode()).decode(),
+            }
+            f.write(json.dumps(target) + "\n")
+    return ids
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a live process has used so far."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by process trees (API workers, Redis, Postgres) and vegeta over a run.
+
+    vegeta is a child of this process: its CPU is the growth of RUSAGE_CHILDREN across the
+    ``attack`` call (only vegeta exits in that window).
+    """
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: sum(_proc_cpu(p) for p in _tree(pid)) for name, pid in self.roots.items()}
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        snap["vegeta"] = ru.ru_utime + ru.ru_stime
+        return snap
+
+    @staticmethod
+    def per_request(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, Any]:
+        used = {k: after[k] - before[k] for k in before}
+        out: dict[str, Any] = {
+            f"{k}_us_per_request": round(v / max(n, 1) * 1e6, 1) for k, v in used.items()
+        }
+        out["total_us_per_request"] = round(sum(used.values()) / max(n, 1) * 1e6, 1)
+        out["cpu_seconds"] = {k: round(v, 2) for k, v in used.items()}
+        return out
+
+
+def attack(
+    exe: Path,
+    target_file: Path,
+    rate: int,
+    duration: float,
+    workers: int = 0,
+    meter: CpuMeter | None = None,
+) -> dict[str, Any]:
+    cmd = [
+        str(exe),
+        "attack",
+        "-format=json",
+        f"-targets={target_file}",
+        f"-duration={duration}s",
+        "-timeout=5s",
+        "-keepalive=true",
+    ]
+    if rate == 0:
+        cmd += ["-rate=0", f"-max-workers={workers}", f"-workers={workers}"]
+    else:
+        cmd += [f"-rate={rate}/s", "-workers=64", "-max-workers=512"]
+    before = meter.snapshot() if meter else {}
+    load_before = os.getloadavg()[0]
+    attack_out = subprocess.run(cmd, check=True, capture_output=True).stdout
+    after = meter.snapshot() if meter else {}
+    load_after = os.getloadavg()[0]
+    report = subprocess.run(
+        [str(exe), "report", "-type=json"], input=attack_out, check=True, capture_output=True
+    ).stdout
+    data = json.loads(report)
+    lat = data["latencies"]
+    out = {
+        "requests": data["requests"],
+        "rate": round(data["rate"], 1),
+        "throughput": round(data["throughput"], 1),
+        "success": data["success"],
+        "status_codes": data["status_codes"],
+        "p50_ms": round(lat["50th"] / 1e6, 2),
+        "p95_ms": round(lat["95th"] / 1e6, 2),
+        "p99_ms": round(lat["99th"] / 1e6, 2),
+        "max_ms": round(lat["max"] / 1e6, 2),
+        "errors": data.get("errors", [])[:5],
+        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
+    }
+    if meter:
+        out["cpu"] = CpuMeter.per_request(before, after, data["requests"])
+    return out
+
+
+def feature_sources(base: str) -> dict[str, float]:
+    """Redis hits/misses and fallbacks so far (a run scored on fallbacks is not the path)."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in (
+            "fraud_redis_cache_hits_total",
+            "fraud_redis_cache_misses_total",
+            "fraud_feature_fallback_total",
+        ):
+            if line.startswith(name):
+                key = name.removeprefix("fraud_").removesuffix("_total")
+                out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+class Api:
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [str(REPO / ".venv/bin/fraud-api")],
+            env=env,
+            stderr=log.open("w"),
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 300  # a busy machine imports slowly
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"API did not become ready; see {log}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # workers stuck on queued sklearn requests
+            for pid in _tree(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="open-loop load test of the scoring API")
+    parser.add_argument("--rate", type=int, default=3_000)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--saturation-seconds", type=float, default=15)
+    parser.add_argument("--connections", type=int, default=64, help="saturation: connections")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--skip-onnx", action="store_true", help="only the sklearn comparison")
+    parser.add_argument(
+        "--cpu-rate", type=int, default=500, help="CPU-per-request run: constant rate (0: skip)"
+    )
+    parser.add_argument("--cpu-seconds", type=float, default=20, help="CPU-per-request run length")
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="only the CPU-per-request run (ONNX backend)"
+    )
+    args = parser.parse_args()
+
+    exe = vegeta()
+    work = Path(tempfile.mkdtemp(prefix="fraud-bench-"))
+    r, pg = RedisProcess(), PostgresProcess()
+    results: dict[str, Any] = {"workers": args.workers, "cpus": os.cpu_count()}
+    try:
+        r.start()
+        pg.start()
+        users, terminals = 10_000, 1_000
+        seed_redis(r, users, terminals)
+        seed_cache(work / "models", train_model("random_forest"))
+        port = free_port()
+        env = dict(
+            os.environ,
+            REDIS_PORT=str(r.port),
+            REDIS_PASSWORD=r.password,
+            POSTGRES_PORT=str(pg.port),
+            PREDICTIONS_DB_PASSWORD=pg.password,
+            MLFLOW_TRACKING_URI="http://127.0.0.1:9",
+            SERVING_MODEL_CACHE_DIR=str(work / "models"),
+            SERVING_SPILL_DIR=str(work / "spill"),
+            SERVING_PORT=str(port),
+            SERVING_WORKERS=str(args.workers),
+            SERVING_MODEL_POLL_SECONDS="3600",
+            LOG_LEVEL="WARNING",
+        )
+        url = f"http://127.0.0.1:{port}/predict"
+        n_const = int(args.rate * args.duration)
+        const_file, sat_file = work / "const.jsonl", work / "sat.jsonl"
+        const_ids = (
+            targets(const_file, url, n_const, users, terminals)
+            if not (args.cpu_only or args.skip_onnx)
+            else []
+        )
+        targets(sat_file, url, 200_000, users, terminals)
+        cpu_file = work / "cpu.jsonl"
+        cpu_ids: list[str] = []
+        if args.cpu_rate and not args.skip_onnx:
+            cpu_ids = targets(
+                cpu_file, url, int(args.cpu_rate * args.cpu_seconds), users, terminals
+            )
+
+        for backend in ("onnx", "sklearn"):
+            if backend == "sklearn" and (args.skip_sklearn or args.cpu_only):
+                continue
+            if backend == "onnx" and args.skip_onnx:
+                continue
+            api = Api(dict(env, SERVING_SCORING_BACKEND=backend), port, work / f"api-{backend}.log")
+            assert r.proc is not None and pg.proc is not None
+            meter = CpuMeter({"api": api.proc.pid, "redis": r.proc.pid, "postgres": pg.proc.pid})
+            try:
+                if backend == "onnx" and args.cpu_rate:
+                    attack(exe, cpu_file, args.cpu_rate, 3)  # warm-up
+                    time.sleep(1)
+                    cpu = attack(exe, cpu_file, args.cpu_rate, args.cpu_seconds, meter=meter)
+                    cpu["feature_sources"] = feature_sources(api.url)
+                    results[f"{backend}_cpu_at_{args.cpu_rate}"] = cpu
+                    print(backend, "cpu", json.dumps(cpu), file=sys.stderr)
+                    if args.cpu_only:
+                        continue
+                attack(exe, sat_file, 0, 3, args.connections)  # warm-up
+                sat = attack(exe, sat_file, 0, args.saturation_seconds, args.connections)
+                results[f"{backend}_saturation"] = sat
+                print(backend, "saturation", json.dumps(sat), file=sys.stderr)
+                if backend == "onnx":
+                    time.sleep(2)
+                    const = attack(exe, const_file, args.rate, args.duration, meter=meter)
+                    results[f"{backend}_constant_{args.rate}"] = const
+                    print(backend, "constant", json.dumps(const), file=sys.stderr)
+            finally:
+                api.stop()
+        # every prediction answered at a constant rate is in the log, once
+        logged = cpu_ids if args.cpu_only else [] if args.skip_onnx else const_ids
+        with psycopg.connect(pg.dsn("predictions")) as conn:
+            stored = conn.execute(
+                "SELECT count(*) FROM predictions WHERE transaction_id = ANY(%s)", (logged,)
+            ).fetchone()
+        results["constant_rate_rows_logged"] = stored[0] if stored else 0
+        if "onnx_saturation" in results and "sklearn_saturation" in results:
+            results["speedup_vs_sklearn"] = round(
+                results["onnx_saturation"]["throughput"]
+                / max(results["sklearn_saturation"]["throughput"], 1e-9),
+                1,
+            )
+    finally:
+        r.stop()
+        pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Prometheus metrics of the scoring API, with the original project's names.
+
+uvicorn may run several worker processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set (the
+``fraud-api`` launcher sets it for ``--workers`` > 1) every worker writes its samples to
+that directory and ``GET /metrics`` aggregates them, so a scrape sees the whole API.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+if _dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_dir, exist_ok=True)  # before any metric writes its file there
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+PREDICTIONS = Counter("fraud_predictions_total", "Predictions made, by risk tier", ["risk_tier"])
+LATENCY = Histogram(
+    "fraud_prediction_latency_seconds",
+    "Time to score one transaction (features + model), per prediction",
+    buckets=LATENCY_BUCKETS,
+)
+MODEL_VERSION = Gauge(
+    "fraud_model_version",
+    "Registry version of the loaded model (0 when none is loaded)",
+    multiprocess_mode="max",
+)
+CACHE_HITS = Counter("fraud_redis_cache_hits_total", "Feature records found in Redis", ["kind"])
+CACHE_MISSES = Counter(
+    "fraud_redis_cache_misses_total", "Feature records absent from Redis (defaults used)", ["kind"]
+)
+CACHE_ERRORS = Counter(
+    "fraud_redis_cache_errors_total",
+    "Lookups that failed or were skipped by the open breaker (fallback used)",
+    ["reason"],
+)
+FALLBACKS = Counter(
+    "fraud_feature_fallback_total", "Predictions scored with default features (Redis unavailable)"
+)
+BREAKER_STATE = Gauge(
+    "fraud_redis_breaker_open",
+    "1 while the Redis circuit breaker is open or half-open",
+    multiprocess_mode="max",
+)
+REQUEST_ERRORS = Counter(
+    "fraud_request_errors_total", "Requests answered with an error status", ["endpoint", "status"]
+)
+LOG_BACKLOG = Gauge(
+    "fraud_prediction_log_backlog",
+    "Predictions not yet in Postgres (queued in memory or spilled to disk)",
+    ["where"],
+    multiprocess_mode="livesum",
+)
+LOG_WRITTEN = Counter("fraud_prediction_log_rows_total", "Rows written to Postgres", ["path"])
+LOG_SPILLED = Counter(
+    "fraud_prediction_log_spilled_total", "Rows written to the spill file while Postgres was down"
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text (aggregated over workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

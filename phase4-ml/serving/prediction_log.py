@@ -1,0 +1,333 @@
+"""The prediction log: every prediction in Postgres ``predictions``, none lost or doubled.
+
+Requests never wait on Postgres: :meth:`PredictionLog.submit` appends the row tuple to an
+in-memory list (O(1), no formatting, no wake-up) and a background task takes the whole
+list every ``log_flush_seconds`` and writes it in batches of up to ``log_batch_rows``
+through a small connection pool: one ``COPY`` (text format, the rows formatted in one
+pass by :func:`copy_text`) into a per-connection temporary table, then
+``INSERT ... SELECT ... ON CONFLICT (transaction_id) DO NOTHING``, so a replayed or
+retried row is never stored twice.
+
+When Postgres is unreachable, batches are appended to a local spill file (JSON lines,
+``fsync``-ed per batch) and, from then on, every new batch goes behind them to keep the
+order. Every ``log_retry_seconds`` the writer tries to replay the file from the start;
+when it all went in, the file is emptied and writing goes back to Postgres. A replay cut
+short is simply repeated (idempotent). Each process has its own file, locked with
+``flock``; at start a process also claims and replays files left by dead processes.
+Rows still in memory are flushed (or spilled) at shutdown; only a hard kill of the
+process can lose the last ``log_flush_seconds`` of rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import psycopg_pool
+import structlog
+
+from serving import metrics
+from serving.settings import ServingSettings
+
+log = structlog.get_logger("serving.prediction_log")
+
+COLUMNS = (
+    "transaction_id",
+    "user_id",
+    "merchant_id",
+    "amount",
+    "probability",
+    "risk_tier",
+    "model_version",
+    "feature_source",
+    "features",
+    "latency_ms",
+    "event_time",
+    "predicted_at",
+)
+#: one prediction, in COLUMNS order
+Row = tuple[Any, ...]
+
+DDL = """
+CREATE TABLE IF NOT EXISTS predictions (
+    transaction_id text PRIMARY KEY,
+    user_id text NOT NULL,
+    merchant_id text NOT NULL,
+    amount double precision NOT NULL,
+    probability double precision NOT NULL,
+    risk_tier text NOT NULL,
+    model_version text NOT NULL,
+    feature_source text NOT NULL,
+    features double precision[] NOT NULL,
+    latency_ms double precision NOT NULL,
+    event_time timestamptz,
+    predicted_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_predicted_at ON predictions (predicted_at);
+"""
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS predictions_stage "
+    "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COLS = ", ".join(COLUMNS)
+_COPY = f"COPY predictions_stage ({_COLS}) FROM STDIN"
+_MERGE = (
+    f"INSERT INTO predictions ({_COLS}) SELECT {_COLS} FROM predictions_stage "  # noqa: S608
+    "ON CONFLICT (transaction_id) DO NOTHING"
+)
+
+
+class PredictionLog:
+    """Asynchronous, batched, spill-backed writer of prediction rows (one per process)."""
+
+    def __init__(self, settings: ServingSettings, dsn: str | None = None) -> None:
+        self.settings = settings
+        self.dsn = dsn or settings.postgres_dsn()
+        self._rows: list[Row] = []
+        self.pool: psycopg_pool.AsyncConnectionPool | None = None
+        self.spill_dir = settings.spill_dir
+        self._own_path = self.spill_dir / f"spill-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self._own: IO[bytes] | None = None
+        self._claimed: list[tuple[Path, IO[bytes]]] = []  # files of dead processes, in order
+        self._spilled_rows = 0
+        self._table_ready = False
+        self._next_retry = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        self._own = self._own_path.open("ab+")
+        fcntl.flock(self._own, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._claim_orphans()
+        self.pool = psycopg_pool.AsyncConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=self.settings.log_pool_max,
+            open=False,
+            timeout=2.0,
+            reconnect_timeout=0,  # keep trying forever: an outage is expected, not fatal
+            kwargs={"autocommit": False},
+        )
+        await self.pool.open(wait=False)
+        self._task = asyncio.create_task(self._run(), name="prediction-log")
+
+    async def stop(self) -> None:
+        """Write (or spill) everything still queued, then close."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        rest = self._drain()
+        if rest:
+            await self._write(rest)
+        if self.pool is not None:
+            await self.pool.close()
+        if self._own is not None:
+            empty = self._own_path.stat().st_size == 0
+            self._own.close()
+            if empty:
+                self._own_path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ producer side
+    def submit(self, row: Row) -> None:
+        """Queue one prediction (never blocks, never raises on a Postgres outage)."""
+        self._rows.append(row)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._rows) + self._spilled_rows
+
+    @property
+    def spilling(self) -> bool:
+        return self._spilled_rows > 0 or bool(self._claimed)
+
+    # ------------------------------------------------------------------ writer task
+    def _drain(self) -> list[Row]:
+        batch, self._rows = self._rows, []
+        return batch
+
+    async def _run(self) -> None:
+        limit = self.settings.log_batch_rows
+        idle = 0.0
+        while True:
+            await asyncio.sleep(self.settings.log_flush_seconds)
+            batch = self._drain()
+            if not batch:
+                idle += self.settings.log_flush_seconds
+                if self.spilling and idle >= self.settings.log_retry_seconds:
+                    idle = 0.0
+                    await self._write([])  # nothing new: just try the replay
+                continue
+            idle = 0.0
+            for i in range(0, len(batch), limit):
+                await self._write(batch[i : i + limit])
+            self._report()
+
+    async def _write(self, batch: Sequence[Row]) -> None:
+        if self.spilling:
+            if batch:
+                self._spill(batch)
+            if time.monotonic() >= self._next_retry:
+                await self._replay()
+            return
+        try:
+            await self._insert(batch)
+            metrics.LOG_WRITTEN.labels("direct").inc(len(batch))
+        except Exception as err:  # never lose rows: whatever failed, they go to disk
+            log.warning("postgres unavailable; spilling predictions", error=str(err)[:200])
+            self._spill(batch)
+            self._next_retry = time.monotonic() + self.settings.log_retry_seconds
+
+    def _report(self) -> None:
+        metrics.LOG_BACKLOG.labels("memory").set(len(self._rows))
+        metrics.LOG_BACKLOG.labels("spill").set(self._spilled_rows)
+
+    # ------------------------------------------------------------------ Postgres
+    async def _insert(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        assert self.pool is not None
+        async with self.pool.connection() as conn:
+            if not self._table_ready:
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('predictions'))")
+                    await conn.execute(DDL)
+                self._table_ready = True
+            async with conn.transaction():
+                await conn.execute(_STAGE)
+                async with conn.cursor() as cur, cur.copy(_COPY) as copy:
+                    await copy.write(copy_text(rows))
+                await conn.execute(_MERGE)
+
+    # ------------------------------------------------------------------ spill file
+    def _spill(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        assert self._own is not None
+        self._own.write(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+        self._own.flush()
+        os.fsync(self._own.fileno())
+        self._spilled_rows += len(rows)
+        metrics.LOG_SPILLED.inc(len(rows))
+
+    async def _replay(self) -> None:
+        """Write the spilled rows back in order; on success empty the files."""
+        self._next_retry = time.monotonic() + self.settings.log_retry_seconds
+        try:
+            while self._claimed:
+                path, handle = self._claimed[0]
+                await self._replay_file(handle)
+                handle.close()
+                path.unlink(missing_ok=True)
+                self._claimed.pop(0)
+            if self._spilled_rows:
+                assert self._own is not None
+                n = await self._replay_file(self._own)
+                self._own.truncate(0)
+                self._own.seek(0)
+                os.fsync(self._own.fileno())
+                log.info("spilled predictions replayed", rows=n)
+                self._spilled_rows = 0
+        except Exception as err:  # retried later; the files stay as they are
+            log.info("postgres still unavailable", error=str(err)[:200])
+
+    async def _replay_file(self, handle: IO[bytes]) -> int:
+        handle.seek(0)
+        chunk: list[Row] = []
+        n = 0
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break  # torn last line of a crashed writer: never acknowledged as written
+            chunk.append(tuple(orjson.loads(line)))
+            if len(chunk) >= 5_000:
+                await self._insert(chunk)
+                n += len(chunk)
+                chunk = []
+        await self._insert(chunk)
+        n += len(chunk)
+        metrics.LOG_WRITTEN.labels("replay").inc(n)
+        handle.seek(0, os.SEEK_END)
+        return n
+
+    def _claim_orphans(self) -> None:
+        """Take over spill files of processes that are gone (their lock is free)."""
+        files = sorted(self.spill_dir.glob("spill-*.jsonl"), key=lambda p: p.stat().st_mtime)
+        for path in files:
+            if path == self._own_path:
+                continue
+            handle = path.open("ab+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()  # a live process owns it
+                continue
+            if path.stat().st_size == 0:
+                handle.close()
+                path.unlink(missing_ok=True)
+                continue
+            log.info("claimed spill file of a previous process", path=str(path))
+            self._claimed.append((path, handle))
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value: Any) -> str:
+    """One value in COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):  # float8[]: numbers only, no quoting needed
+        return "{" + ",".join(map(repr, map(float, value))) + "}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_text(rows: Sequence[Row]) -> bytes:
+    """Rows (COLUMNS order) as the body of a ``COPY ... FROM STDIN`` in text format."""
+    return "".join(["\t".join(map(_text, row)) + "\n" for row in rows]).encode()
+
+
+def make_row(
+    *,
+    transaction_id: str,
+    user_id: str,
+    merchant_id: str,
+    amount: float,
+    probability: float,
+    risk_tier: str,
+    model_version: str,
+    feature_source: str,
+    features: list[float],
+    latency_ms: float,
+    event_time: dt.datetime | None,
+    predicted_at: dt.datetime,
+) -> Row:
+    return (
+        transaction_id,
+        user_id,
+        merchant_id,
+        amount,
+        probability,
+        risk_tier,
+        model_version,
+        feature_source,
+        features,
+        latency_ms,
+        event_time,
+        predicted_at,
+    )

@@ -1,0 +1,135 @@
+"""The promotion gate and the promote step against a real MLflow (sqlite store in tmp)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+
+from training import evaluate, promote, registry, train
+from training.evaluate import gate
+from training.settings import PREVIOUS_PRODUCTION, PRODUCTION, STAGING, TrainingSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_gate_rules() -> None:
+    good = {"auc": 0.93, "average_precision": 0.70}
+    assert gate(good, None, 0.90).passed
+    assert not gate({**good, "auc": 0.89}, None, 0.90).passed
+    assert "threshold" in gate({**good, "auc": 0.89}, None, 0.90).reasons[0]
+    assert gate(good, {"auc": 0.93, "average_precision": 0.70}, 0.90).passed  # equal: not worse
+    worse_ap = gate(good, {"auc": 0.92, "average_precision": 0.71}, 0.90)
+    assert not worse_ap.passed and "average_precision" in worse_ap.reasons[0]
+    assert gate(good, {"auc": 0.92, "average_precision": 0.71}, 0.90, tolerance=0.02).passed
+
+
+@pytest.fixture(scope="module")
+def local_mlflow(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings:
+    """A small model trained and registered in a sqlite-backed MLflow under tmp."""
+    root: Path = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    settings = TrainingSettings(
+        mlflow_tracking_uri=uri,
+        experiment="unit",
+        source="simulator",
+        days=12,
+        start_date=date(2026, 2, 1),
+        burn_in_days=1,
+        train_days=2,
+        test_days=2,
+        rf_trees=10,
+        rf_max_depth=8,
+        gbm_trees=60,
+        gbm_learning_rate=0.1,
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("unit", artifact_location=(root / "artifacts").as_uri())
+    summary = train.run(settings)
+    assert summary["version"] == "1"
+    return settings
+
+
+def test_trained_version_carries_tags_and_artifacts(local_mlflow: TrainingSettings) -> None:
+    c = registry.client(local_mlflow)
+    v = c.get_model_version(local_mlflow.model_name, "1")
+    import features
+
+    assert v.tags["feature_fingerprint"] == features.fingerprint()
+    assert v.tags["feature_version"] == str(features.FEATURE_VERSION)
+    assert v.tags["model_type"] in {"random_forest", "lightgbm"}
+    assert v.tags["test_start"] == "2026-02-11" and v.tags["test_end"] == "2026-02-13"
+    artifacts = {a.path for a in c.list_artifacts(v.run_id)}
+    assert {"onnx", "plots", "features.json"} <= artifacts
+    plots = {a.path for a in c.list_artifacts(v.run_id, "plots")}
+    assert {
+        "plots/roc_curve.png",
+        "plots/precision_recall_curve.png",
+        "plots/calibration.png",
+        "plots/feature_importance.png",
+    } <= plots
+    run = c.get_run(v.run_id)
+    assert {"auc", "average_precision", "card_precision_at_100", "brier"} <= set(run.data.metrics)
+    model_info = mlflow.models.get_model_info(f"models:/{local_mlflow.model_name}/1")
+    assert model_info.signature is not None
+    assert model_info.saved_input_example_info is not None
+
+
+def test_gate_threshold_with_real_scores(local_mlflow: TrainingSettings) -> None:
+    c = registry.client(local_mlflow)
+    name = local_mlflow.model_name
+    failed = evaluate.run(local_mlflow.model_copy(update={"auc_threshold": 0.999}), None, set())
+    assert not failed["decision"].passed
+    assert registry.version_by_alias(c, name, STAGING) is None
+    assert c.get_model_version(name, "1").tags["gate"] == "failed"
+    passed = evaluate.run(local_mlflow.model_copy(update={"auc_threshold": 0.5}), None, set())
+    assert passed["decision"].passed
+    assert str(registry.version_by_alias(c, name, STAGING).version) == "1"  # type: ignore[union-attr]
+    text = evaluate.report(passed, local_mlflow)
+    assert "AUC-ROC" in text and "CP@100" in text and "Handbook random forest" in text
+
+
+def test_promote_and_gate_against_production(
+    local_mlflow: TrainingSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = registry.client(local_mlflow)
+    name = local_mlflow.model_name
+    c.set_registered_model_alias(name, STAGING, "1")
+    moved, message = promote.promote(local_mlflow)
+    assert moved and "version 1 is now in production" in message
+    assert str(registry.version_by_alias(c, name, PRODUCTION).version) == "1"  # type: ignore[union-attr]
+    moved, message = promote.promote(local_mlflow)  # idempotent
+    assert not moved and "nothing staged" in message
+
+    # a second version, re-registered from the same run; its scores are fixed here so the
+    # comparison with production is decided by the test, not by noise
+    v1 = c.get_model_version(name, "1")
+    v2 = mlflow.register_model(v1.source, name)
+    for key, value in v1.tags.items():
+        c.set_model_version_tag(name, v2.version, key, value)
+    fake: dict[str, dict[str, float]] = {
+        "1": {"auc": 0.95, "average_precision": 0.80, "card_precision_at_100": 0.3, "brier": 0.01},
+        "2": {"auc": 0.96, "average_precision": 0.70, "card_precision_at_100": 0.3, "brier": 0.01},
+    }
+
+    def score(_name: str, version: Any, _test: Any, _k: int) -> dict[str, float]:
+        return fake[str(version.version)]
+
+    monkeypatch.setattr(evaluate, "score", score)
+    lenient = local_mlflow.model_copy(update={"auc_threshold": 0.9})
+    worse = evaluate.run(lenient, v2.version, set())
+    assert not worse["decision"].passed and worse["production_scores"] == fake["1"]
+    assert registry.version_by_alias(c, name, STAGING) is None
+
+    fake["2"]["average_precision"] = 0.85
+    better = evaluate.run(lenient, v2.version, set())
+    assert better["decision"].passed
+    moved, _ = promote.promote(local_mlflow)
+    assert moved
+    assert str(registry.version_by_alias(c, name, PRODUCTION).version) == str(v2.version)  # type: ignore[union-attr]
+    assert str(registry.version_by_alias(c, name, PREVIOUS_PRODUCTION).version) == "1"  # type: ignore[union-attr]
+    assert c.get_model_version(name, v2.version).tags["previous_production_version"] == "1"
+    assert registry.version_by_alias(c, name, STAGING) is None

@@ -1,0 +1,158 @@
+"""Fault injection against private engines (never the shared stack's Redis/Postgres).
+
+- Redis killed: /predict keeps answering 200 with feature_source=fallback, the breaker
+  opens, and after Redis is back (same port) it closes and features come from Redis again.
+- Postgres stopped for ``OUTAGE_SECONDS`` (default 60) under continuous load: afterwards
+  every prediction answered is in ``predictions`` exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+import requests
+
+import features
+from serving.main import create_app
+from serving.service import ScoringService
+from serving.settings import ServingSettings
+from serving.testing import (
+    ApiThread,
+    PostgresProcess,
+    RedisProcess,
+    seed_cache,
+    train_model,
+)
+
+pytestmark = pytest.mark.e2e
+
+OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "60"))
+
+
+def tx(user: str = "U000001", merchant: str = "M00001") -> dict[str, Any]:
+    return {
+        "transaction_id": str(uuid.uuid4()),
+        "user_id": user,
+        "amount": 120.0,
+        "merchant_id": merchant,
+        "is_international": False,
+    }
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[tuple[RedisProcess, PostgresProcess]]:
+    r, pg = RedisProcess(), PostgresProcess()
+    r.start()
+    pg.start()
+    try:
+        yield r, pg
+    finally:
+        r.stop()
+        pg.cleanup()
+
+
+@pytest.fixture
+def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterator[ApiThread]:
+    r, pg = engines
+    seed_cache(tmp_path / "models", train_model("hist_gradient_boosting"))
+    settings = ServingSettings(
+        redis_port=r.port,
+        redis_password=r.password,
+        postgres_port=pg.port,
+        predictions_db_password=pg.password,
+        mlflow_tracking_uri="",
+        model_cache_dir=tmp_path / "models",
+        spill_dir=tmp_path / "spill",
+        breaker_fail_max=3,
+        breaker_reset_seconds=1.0,
+        log_retry_seconds=1.0,
+    )
+    now = dt.datetime.now(dt.UTC)
+    client = redis.Redis(port=r.port, password=r.password)
+    values = {n: 1.0 for n in features.USER_FEATURES}
+    client.set("user_features:U000001", features.UserFeatures("U000001", now, values).to_redis())
+    with ApiThread(create_app(ScoringService(settings))) as server:
+        yield server
+
+
+def test_redis_outage_falls_back_and_breaker_recovers(
+    api: ApiThread, engines: tuple[RedisProcess, PostgresProcess]
+) -> None:
+    r, _ = engines
+    first = requests.post(f"{api.url}/predict", json=tx(), timeout=5).json()
+    assert first["feature_source"] == "redis"
+
+    r.stop()
+    sources = []
+    for _ in range(20):
+        resp = requests.post(f"{api.url}/predict", json=tx(), timeout=5)
+        assert resp.status_code == 200
+        sources.append(resp.json()["feature_source"])
+    assert set(sources) == {"fallback"}
+    assert requests.get(f"{api.url}/ready", timeout=5).json()["redis_breaker"] == "open"
+    metrics = requests.get(f"{api.url}/metrics", timeout=5).text
+    assert 'fraud_redis_cache_errors_total{reason="breaker_open"}' in metrics
+
+    r.start()  # same port, same password (data is gone: a miss, not a fallback)
+    time.sleep(1.5)  # reset timeout: the next call is the half-open trial
+    resp = requests.post(f"{api.url}/predict", json=tx(), timeout=5).json()
+    assert resp["feature_source"] == "redis"
+    assert requests.get(f"{api.url}/ready", timeout=5).json()["redis_breaker"] == "closed"
+
+
+def test_postgres_outage_loses_and_duplicates_nothing(
+    api: ApiThread, engines: tuple[RedisProcess, PostgresProcess]
+) -> None:
+    _, pg = engines
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            body = tx()
+            resp = session.post(f"{api.url}/predict", json=body, timeout=5)
+            assert resp.status_code == 200
+            answered.append(body["transaction_id"])
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(3)
+    pg.stop()
+    down_at = len(answered)
+    time.sleep(OUTAGE_SECONDS)
+    during = len(answered) - down_at
+    ready = requests.get(f"{api.url}/ready", timeout=5).json()
+    pg.start()
+    time.sleep(3)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert during > 100, "the API must keep answering while Postgres is down"
+    assert ready["prediction_log_spilling"] is True
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        backlog = requests.get(f"{api.url}/ready", timeout=5).json()["prediction_log_backlog"]
+        if backlog == 0:
+            break
+        time.sleep(0.5)
+    time.sleep(1)
+    with psycopg.connect(pg.dsn("predictions")) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id FROM predictions WHERE transaction_id = ANY(%s)", (answered,)
+        ).fetchall()
+    stored = [row[0] for row in rows]
+    assert len(stored) == len(set(stored))  # exactly once (the primary key, but check)
+    assert set(stored) == set(answered), f"{len(set(answered) - set(stored))} missing"

@@ -1,0 +1,56 @@
+"""The API's minimal Redis client against a private redis-server (never the shared one)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from serving.redis_lite import LiteRedis
+from serving.testing import RedisProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisProcess]:
+    r = RedisProcess()
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+def test_mget_pipelined_auth_and_reconnect(server: RedisProcess) -> None:
+    sync = redis.Redis(port=server.port, password=server.password, db=3)
+    big = b"x" * 200_000  # a reply that arrives in many chunks
+    sync.mset({"a": b"1", "b": b"\xff\x00\r\n", "big": big})
+
+    async def scenario() -> None:
+        client = LiteRedis(port=server.port, password=server.password, db=3, timeout=2.0)
+        try:
+            assert await client.ping()
+            assert await client.mget(["a", "missing", "b"]) == [b"1", None, b"\xff\x00\r\n"]
+            results = await asyncio.gather(
+                *(client.mget([f"k{i}", "a", "big" if i % 7 == 0 else "b"]) for i in range(500))
+            )
+            for i, got in enumerate(results):
+                assert got == [None, b"1", big if i % 7 == 0 else b"\xff\x00\r\n"]
+            server.stop()
+            with pytest.raises(RedisError):
+                await client.mget(["a"])
+            server.start()  # empty again: no persistence
+            sync.set("a", b"2")
+            assert await client.mget(["a"]) == [b"2"]  # db 3 again after reconnecting
+        finally:
+            await client.aclose()
+        wrong = LiteRedis(port=server.port, password="wrong", timeout=2.0)
+        with pytest.raises(RedisConnectionError):
+            await wrong.mget(["a"])
+
+    asyncio.run(scenario())

@@ -1,0 +1,328 @@
+"""The training frame: one row per transaction, its features, label and scenario.
+
+Two sources give the same columns (those of ``gold.mart_fraud_features``):
+``transaction_id``, ``user_id``, ``merchant_id``, ``event_time`` (UTC), ``event_date``,
+every name of :data:`features.FEATURE_NAMES` (float64), ``is_fraud`` (0/1) and
+``fraud_scenario`` (None unless fraud).
+
+- ``trino``: the gold mart, built by dbt from bronze (the platform's path).
+- ``simulator``: the phase-1 simulator's backfill and the feature definition computed
+  here (no engine needed; unit tests and the Trino-less path). :func:`compute_features`
+  is :func:`features.reference_features` vectorised: events grouped by user / terminal,
+  sorted by time, window bounds found by binary search and summed with prefix sums, so
+  30 simulated days (~300k transactions) take seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+import features
+from training.settings import TrainingSettings
+
+log = structlog.get_logger(__name__)
+
+ID_COLUMNS = ("transaction_id", "user_id", "merchant_id", "event_time", "event_date")
+COLUMNS = (*ID_COLUMNS, *features.FEATURE_NAMES, features.LABEL, "fraud_scenario")
+
+Int64Array = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+# ============================================================================ features
+def _group_windows(group: Int64Array, time_ms: Int64Array) -> tuple[Int64Array, Int64Array, Any]:
+    """Sort events by (group, time); returns the order, the sorted composite keys and a
+    function giving, for query times per event, the sorted position of the first event
+    of the same group at or after that time."""
+    order = np.lexsort((time_ms, group))
+    t0 = int(time_ms.min()) - 400 * features.DAY_MS  # keeps every offset positive
+    span = int(time_ms.max()) - t0 + 400 * features.DAY_MS
+    key = group[order] * span + (time_ms[order] - t0)
+
+    def position(g: Int64Array, t: Int64Array) -> Int64Array:
+        clipped = np.clip(t - t0, 0, span - 1)
+        return np.searchsorted(key, g * span + clipped, side="left").astype(np.int64)
+
+    return order, key, position
+
+
+def _prefix(values: FloatArray) -> FloatArray:
+    out = np.zeros(len(values) + 1)
+    np.cumsum(values, out=out[1:])
+    return out
+
+
+def _activity(
+    prefix: str, group: Int64Array, time_ms: Int64Array, amount: FloatArray
+) -> dict[str, FloatArray]:
+    """Count and mean amount of the group's events in ``[t - w, t)`` for every window."""
+    order, _, position = _group_windows(group, time_ms)
+    cents = np.round(amount[order] * 100.0)  # exact integer sums (amounts are cents)
+    sums = _prefix(cents)
+    hi = position(group, time_ms)
+    out: dict[str, FloatArray] = {}
+    for suffix, width in features.WINDOWS.items():
+        lo = position(group, time_ms - width)
+        count = (hi - lo).astype(np.float64)
+        total = (sums[hi] - sums[lo]) / 100.0
+        out[f"{prefix}_tx_count_{suffix}"] = count
+        out[f"{prefix}_avg_amount_{suffix}"] = np.divide(
+            total, count, out=np.zeros_like(total), where=count > 0
+        )
+    return out
+
+
+def _risk(
+    terminal: Int64Array, time_ms: Int64Array, reported_ms: Int64Array
+) -> dict[str, FloatArray]:
+    """Share of the terminal's transactions in ``[t - D - w, t - D)`` reported as fraud
+    before ``t`` (``reported_ms`` < 0: never reported)."""
+    order, key, position = _group_windows(terminal, time_ms)
+    is_fraud = (reported_ms[order] >= 0).astype(np.float64)
+    frauds = _prefix(is_fraud)
+    delay = features.LABEL_DELAY_MS
+    end = position(terminal, time_ms - delay)
+    # frauds reported later than D after the event are still unknown at some t: those
+    # events are few (none when the reporting delay <= D); subtract them exactly.
+    late = np.flatnonzero((reported_ms >= 0) & (reported_ms - time_ms > delay))
+    out: dict[str, FloatArray] = {}
+    for suffix, width in features.RISK_WINDOWS.items():
+        start = position(terminal, time_ms - delay - width)
+        count = (end - start).astype(np.float64)
+        fraud_count = frauds[end] - frauds[start]
+        if len(late):
+            fraud_count = fraud_count - _unknown_frauds(
+                order, key, position, terminal, time_ms, reported_ms, late, width
+            )
+        out[f"terminal_risk_{suffix}"] = np.divide(
+            fraud_count, count, out=np.zeros_like(count), where=count > 0
+        )
+    return out
+
+
+def _unknown_frauds(
+    order: Int64Array,
+    key: Int64Array,
+    position: Any,
+    terminal: Int64Array,
+    time_ms: Int64Array,
+    reported_ms: Int64Array,
+    late: Int64Array,
+    width: int,
+) -> FloatArray:
+    """Per transaction: frauds in its risk window whose label comes at or after it.
+
+    A late fraud at ``te`` reported at ``tr`` counts for the terminal's transactions at
+    ``t`` with ``te + D < t <= te + D + w`` and ``t <= tr``: a range of sorted positions.
+    """
+    delay = features.LABEL_DELAY_MS
+    g = terminal[late]
+    te = time_ms[late]
+    first = position(g, te + delay + 1)  # t > te + D
+    last = position(g, np.minimum(te + delay + width, reported_ms[late]) + 1)  # t <= bound
+    diff = np.zeros(len(key) + 1)
+    np.add.at(diff, first, 1.0)
+    np.add.at(diff, last, -1.0)
+    per_sorted = np.cumsum(diff[:-1])
+    out = np.empty(len(key))
+    out[order] = per_sorted
+    return out
+
+
+def compute_features(
+    user: Int64Array,
+    terminal: Int64Array,
+    time_ms: Int64Array,
+    amount: FloatArray,
+    is_international: npt.NDArray[np.bool_],
+    reported_ms: Int64Array,
+) -> dict[str, FloatArray]:
+    """Every feature of every transaction, as :func:`features.reference_features` defines.
+
+    Integer codes for users and terminals; ``reported_ms`` is when the transaction's fraud
+    label was reported (-1: not a fraud).
+    """
+    out: dict[str, FloatArray] = {
+        "amount": amount.astype(np.float64),
+        "is_international": is_international.astype(np.float64),
+    }
+    days = time_ms // features.DAY_MS
+    out["is_weekend"] = (((days + 3) % 7) >= 5).astype(np.float64)  # 1970-01-01: Thursday
+    out["is_night"] = (
+        (time_ms % features.DAY_MS) < features.NIGHT_END_HOUR * features.HOUR_MS
+    ).astype(np.float64)
+    out.update(_activity("user", user, time_ms, amount))
+    avg = out["user_avg_amount_30d"]
+    out["amount_to_user_avg_30d"] = np.divide(
+        out["amount"], avg, out=np.ones_like(avg), where=avg > 0
+    )
+    out.update(_activity("terminal", terminal, time_ms, amount))
+    out.update(_risk(terminal, time_ms, reported_ms))
+    return {name: out[name] for name in features.FEATURE_NAMES}
+
+
+# ============================================================================ sources
+def simulator_events(seed: int, days: int, start: date, label_delay: timedelta) -> Iterable[Any]:
+    """The phase-1 simulator's backfill (imported lazily: the producer package)."""
+    from producer.simulator import Simulator
+
+    events: Iterable[Any] = Simulator(seed, start=start, label_delay=label_delay).backfill(
+        days, start
+    )
+    return events
+
+
+def from_simulator(
+    seed: int = 42,
+    days: int = 30,
+    start: date | None = None,
+    label_delay: timedelta = timedelta(days=1),
+    labels_known_at: datetime | None = None,
+) -> pd.DataFrame:
+    """The training frame of ``days`` simulated days.
+
+    ``is_fraud`` is the label as known at ``labels_known_at`` (default: every label, the
+    simulator's ground truth); risk features use labels only once reported.
+    """
+    first = start or (datetime.now(UTC).date() - timedelta(days=days))
+    t0 = time.monotonic()
+    tx_ids: list[str] = []
+    users: list[str] = []
+    merchants: list[str] = []
+    times: list[int] = []
+    amounts: list[float] = []
+    intl: list[bool] = []
+    reported: list[int] = []
+    scenarios: list[str | None] = []
+    for event in simulator_events(seed, days, first, label_delay):
+        tx, label = event.transaction, event.label
+        tx_ids.append(tx["transaction_id"])
+        users.append(tx["user_id"])
+        merchants.append(tx["merchant_id"])
+        times.append(tx["event_time"])
+        amounts.append(tx["amount"])
+        intl.append(tx["is_international"])
+        reported.append(label["reported_at"] if label is not None else -1)
+        scenarios.append(label["scenario"] if label is not None else None)
+    t1 = time.monotonic()
+    frame = build_frame(
+        tx_ids, users, merchants, times, amounts, intl, reported, scenarios, labels_known_at
+    )
+    log.info(
+        "simulated training data",
+        rows=len(frame),
+        days=days,
+        start=str(first),
+        frauds=int(frame[features.LABEL].sum()),
+        simulate_s=round(t1 - t0, 1),
+        features_s=round(time.monotonic() - t1, 1),
+    )
+    return frame
+
+
+def build_frame(
+    tx_ids: list[str],
+    users: list[str],
+    merchants: list[str],
+    times: list[int],
+    amounts: list[float],
+    intl: list[bool],
+    reported: list[int],
+    scenarios: list[str | None],
+    labels_known_at: datetime | None = None,
+) -> pd.DataFrame:
+    """The frame of raw transaction columns (epoch-ms times; reported -1: no fraud)."""
+    user_codes, _ = pd.factorize(pd.Series(users))
+    term_codes, _ = pd.factorize(pd.Series(merchants))
+    time_ms = np.asarray(times, dtype=np.int64)
+    reported_ms = np.asarray(reported, dtype=np.int64)
+    values = compute_features(
+        user_codes.astype(np.int64),
+        term_codes.astype(np.int64),
+        time_ms,
+        np.asarray(amounts, dtype=np.float64),
+        np.asarray(intl, dtype=bool),
+        reported_ms,
+    )
+    event_time = pd.to_datetime(time_ms, unit="ms", utc=True)
+    known = reported_ms >= 0
+    if labels_known_at is not None:
+        known &= reported_ms <= features.to_ms(labels_known_at)
+    frame = pd.DataFrame(
+        {
+            "transaction_id": tx_ids,
+            "user_id": users,
+            "merchant_id": merchants,
+            "event_time": event_time,
+            "event_date": event_time.date,
+            **values,
+            features.LABEL: known.astype(np.int64),
+            "fraud_scenario": pd.Series(scenarios, dtype=object),
+        }
+    )
+    return frame.sort_values(["event_time", "transaction_id"], kind="stable").reset_index(drop=True)
+
+
+def from_trino(settings: TrainingSettings) -> pd.DataFrame:
+    """``gold.mart_fraud_features`` through Trino, in event-time order."""
+    import trino
+
+    t0 = time.monotonic()
+    conn = trino.dbapi.connect(  # type: ignore[no-untyped-call]
+        host=settings.trino_host,
+        port=settings.trino_port,
+        user=settings.trino_user,
+        catalog=settings.trino_catalog,
+    )
+    columns = ", ".join(COLUMNS)
+    query = f"SELECT {columns} FROM {settings.table} ORDER BY event_time, transaction_id"  # noqa: S608
+    try:
+        cur = conn.cursor()
+        cur.execute(query)
+        rows = cur.fetchall()
+    finally:
+        conn.close()
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+    frame["event_date"] = frame["event_time"].dt.date
+    for name in features.FEATURE_NAMES:
+        frame[name] = frame[name].astype(np.float64)
+    frame[features.LABEL] = frame[features.LABEL].astype(np.int64)
+    log.info(
+        "loaded training data",
+        source="trino",
+        table=settings.table,
+        rows=len(frame),
+        frauds=int(frame[features.LABEL].sum()),
+        seconds=round(time.monotonic() - t0, 1),
+    )
+    return frame
+
+
+def load(settings: TrainingSettings) -> pd.DataFrame:
+    """The training frame from the configured source."""
+    if settings.source == "trino":
+        return from_trino(settings)
+    return from_simulator(
+        seed=settings.seed,
+        days=settings.days,
+        start=settings.start_date,
+        label_delay=timedelta(seconds=settings.label_delay_seconds),
+    )
+
+
+def inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model input: features in contract order as float32 columns.
+
+    float32 is what ONNX Runtime scores; the models are fitted on the same float32 values,
+    so sklearn/LightGBM and the compiled ONNX model see identical numbers.
+    """
+    return frame[list(features.FEATURE_NAMES)].astype(np.float32)
