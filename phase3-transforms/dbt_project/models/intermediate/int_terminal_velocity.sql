@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='transaction_id',
+        unique_key=['transaction_id', 'event_date'],
         properties={'partitioned_by': "ARRAY['event_date']"},
     )
 }}

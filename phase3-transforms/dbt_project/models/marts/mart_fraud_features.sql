@@ -1,6 +1,6 @@
 {{
     config(
-        unique_key='transaction_id',
+        unique_key=['transaction_id', 'event_date'],
         properties={'partitioned_by': "ARRAY['event_date']"},
     )
 }}
