@@ -30,8 +30,9 @@ init: ## write .env with freshly generated secrets (keeps an existing .env)
 	@PYTHONPATH=infra python3 -m fraud_infra.dotenv_init
 
 .PHONY: install
-install: ## install the Python environment from uv.lock (idempotent, cached)
+install: ## install the Python environment from uv.lock and Airflow's own (idempotent, cached)
 	@bash infra/native/install/python.sh
+	@bash infra/native/install/airflow.sh
 
 # ------------------------------------------------------------------ native stack
 .PHONY: local-up
@@ -60,6 +61,9 @@ lint: install ## ruff (lint + format check) and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer phase2-streaming/spark_jobs
+	@$(VENV)/bin/mypy phase3-transforms/airflow/dags
+	@$(VENV)/bin/mypy phase3-transforms/transforms
+	@$(VENV)/bin/mypy phase4-ml/features.py phase4-ml/training phase4-ml/serving
 
 .PHONY: test
 test: init install lint ## unit, integration and e2e tests against the native stack
@@ -76,6 +80,25 @@ phase1-test: init install ## Phase 1 tests (simulator, producer, Kafka + registr
 .PHONY: phase2-test
 phase2-test: init install ## Phase 2 tests (quality rules, decoding, Spark -> Delta bronze, kill test)
 	@$(PY) -m pytest phase2-streaming/tests $(PYTEST_ARGS)
+
+.PHONY: phase3-test
+phase3-test: init install ## Phase 3 tests (dbt models, Airflow DAGs, one fraud_pipeline run)
+	@$(PY) -m pytest phase3-transforms/tests $(PYTEST_ARGS)
+
+.PHONY: phase4-test
+phase4-test: init install ## Phase 4 tests (features, training protocol, MLflow gate, scoring API)
+	@$(PY) -m pytest phase4-ml/tests $(PYTEST_ARGS)
+
+.PHONY: ml-train
+ml-train: init install ## train on gold.mart_fraud_features (SOURCE=simulator: 30 simulated days), gate, promote
+	@$(STACK) up mlflow
+	@$(VENV)/bin/fraud-train --source $(or $(SOURCE),trino) $(TRAIN_ARGS)
+	@$(VENV)/bin/fraud-evaluate $(EVALUATE_ARGS)
+	@$(VENV)/bin/fraud-promote
+
+.PHONY: airflow-up
+airflow-up: init install ## native Airflow (API server :8082, scheduler, DAG processor) and its dependencies
+	@$(STACK) up airflow
 
 .PHONY: infra-test
 infra-test: init install ## foundation tests (compose checks, engine round-trips)
@@ -120,3 +143,11 @@ bench-producer: init install ## producer records/s vs kafka-producer-perf-test (
 bench-streaming: init install ## bronze writer rows/s from a pre-filled topic, and p95 delay at 1,000 TPS
 	@$(PY) bench/streaming_throughput.py throughput --records 2000000 --max-offsets 250000
 	@$(PY) bench/streaming_throughput.py latency --tps 1000 --seconds 120
+
+.PHONY: bench-transforms
+bench-transforms: init install ## dbt: one incremental 15-minute run and a full refresh, 1 M vs 10 M bronze rows
+	@$(PY) bench/transforms_scaling.py --sizes 1000000,10000000 $(BENCH_ARGS)
+
+.PHONY: bench-scoring
+bench-scoring: init install ## scoring API: saturation and p50/p95/p99 at 3,000 req/s (vegeta), vs sklearn
+	@$(PY) bench/scoring_load.py --rate 3000 --duration 60

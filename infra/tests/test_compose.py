@@ -64,12 +64,11 @@ NATIVE_INSTALLERS: dict[str, str] = {
     "REDIS_VERSION": "debian.sh",
     "PROMETHEUS_VERSION": "debian.sh",
     "TRINO_VERSION": "trino.sh",
+    "AIRFLOW_VERSION": "airflow.sh",
 }
 #: secrets of .env.example whose service is not in compose yet -> that service. Once the
 #: service exists the secret must be used (with :?) like every other one.
 PENDING_SECRETS: dict[str, str] = {
-    "AIRFLOW_FERNET_KEY": "airflow-scheduler",
-    "AIRFLOW_ADMIN_PASSWORD": "airflow-init",
     "SUPERSET_SECRET_KEY": "superset",
     "SUPERSET_ADMIN_PASSWORD": "superset-init",
     "GRAFANA_ADMIN_PASSWORD": "grafana",
