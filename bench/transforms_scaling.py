@@ -58,7 +58,7 @@ from deltalake import DeltaTable, write_deltalake
 from fraud_infra.envfiles import platform_env
 from fraud_infra.init_trino import TrinoError, execute, sql_literal
 from fraud_infra.paths import repo_root
-from fraud_infra.s3 import s3_client
+from fraud_infra.s3 import delta_storage_options, s3_client
 from fraud_infra.settings import PlatformSettings
 from fraud_infra.testing import settings_from
 from producer.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
@@ -122,16 +122,7 @@ class Lake:
         return f"s3://{self.settings.s3_bucket}/{self.prefix}/{path}"
 
     def storage_options(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            "AWS_ENDPOINT_URL": s.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": s.s3_access_key.get_secret_value(),
-            "AWS_SECRET_ACCESS_KEY": s.s3_secret_key.get_secret_value(),
-            "AWS_REGION": s.s3_region,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-        }
+        return delta_storage_options(self.settings)
 
     def sql(self, statement: str) -> list[list[Any]]:
         rows: list[list[Any]] = execute(self.settings, statement, user=DBT_USER, timeout=3600)

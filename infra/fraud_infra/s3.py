@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
+from pydantic import SecretStr
 
 from fraud_infra.settings import PlatformSettings
+
+
+class S3Settings(Protocol):
+    """The S3 fields every component's settings carry (platform, streaming, ...)."""
+
+    s3_endpoint_url: str
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+    s3_region: str
 
 
 def s3_client(settings: PlatformSettings) -> Any:
@@ -32,3 +42,21 @@ def s3_client(settings: PlatformSettings) -> Any:
         region_name=settings.s3_region,
         config=config,
     )
+
+
+def delta_storage_options(settings: S3Settings) -> dict[str, str]:
+    """``storage_options`` for delta-rs (``deltalake``) on the platform's S3 store.
+
+    Path-style, plain HTTP on the loopback/compose network. A delta-rs *writer* on a
+    store without conditional puts also needs ``AWS_S3_ALLOW_UNSAFE_RENAME`` (so: one
+    writer per table at a time).
+    """
+    return {
+        "AWS_ENDPOINT_URL": settings.s3_endpoint_url,
+        "AWS_ACCESS_KEY_ID": settings.s3_access_key.get_secret_value(),
+        "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
+        "AWS_REGION": settings.s3_region,
+        "AWS_ALLOW_HTTP": str(settings.s3_endpoint_url.startswith("http://")).lower(),
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+    }

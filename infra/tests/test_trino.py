@@ -20,7 +20,7 @@ import trino
 from deltalake import write_deltalake
 
 from fraud_infra.init_trino import LAYERS, ensure_schemas_and_tables, execute
-from fraud_infra.s3 import s3_client
+from fraud_infra.s3 import delta_storage_options, s3_client
 from fraud_infra.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
@@ -41,16 +41,7 @@ class Lake:
         return f"s3://{self.settings.s3_bucket}/{self.prefix}/{name}"
 
     def storage_options(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            "AWS_ENDPOINT_URL": s.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": s.s3_access_key.get_secret_value(),
-            "AWS_SECRET_ACCESS_KEY": s.s3_secret_key.get_secret_value(),
-            "AWS_REGION": s.s3_region,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-        }
+        return delta_storage_options(self.settings)
 
 
 def transactions(days: tuple[dt.date, ...], per_day: int, first_id: int = 0) -> pa.Table:

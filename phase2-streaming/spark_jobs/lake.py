@@ -1,28 +1,15 @@
 """Reading the bronze tables without Spark: delta-rs (the ``deltalake`` package) on S3.
 
-delta-rs speaks S3 through the ``object_store`` crate: the options below point it at
-the platform's store (path-style, plain HTTP on the loopback/compose network). Readers
-need nothing else. A delta-rs *writer* on a store without conditional puts also needs
-``AWS_S3_ALLOW_UNSAFE_RENAME`` (no concurrent writers then); bronze is written by Spark
-only, so the option is set for completeness of local tools, not for the streaming job.
+delta-rs speaks S3 through the ``object_store`` crate; the options that point it at the
+platform's store are ``fraud_infra.s3.delta_storage_options`` (shared with the tests and
+benchmarks). Bronze is written by Spark only; delta-rs only reads it here.
 """
 
 from __future__ import annotations
 
-from spark_jobs.settings import StreamingSettings
+from fraud_infra.s3 import delta_storage_options
 
-
-def delta_storage_options(settings: StreamingSettings) -> dict[str, str]:
-    """``storage_options`` for ``deltalake.DeltaTable`` on the platform's S3 store."""
-    return {
-        "AWS_ENDPOINT_URL": settings.s3_endpoint_url,
-        "AWS_ACCESS_KEY_ID": settings.s3_access_key.get_secret_value(),
-        "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
-        "AWS_REGION": settings.s3_region,
-        "AWS_ALLOW_HTTP": str(settings.s3_endpoint_url.startswith("http://")).lower(),
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
-    }
+__all__ = ["delta_rs_uri", "delta_storage_options"]
 
 
 def delta_rs_uri(location: str) -> str:
