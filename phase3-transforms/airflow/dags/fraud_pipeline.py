@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, chain
-from fraud_tasks import dbt_command, default_args, platform_command
+from airflow.sdk import DAG
+from fraud_tasks import bash_chain, dbt_command, default_args, platform_command
 
 #: task id -> (bash command, execution timeout), in pipeline order
 STEPS: dict[str, tuple[str, timedelta]] = {
@@ -39,15 +38,4 @@ with DAG(
     default_args=default_args(retries=2, retry_delay=timedelta(seconds=30)),
     tags=["fraud-platform", "dbt", "phase3"],
 ) as dag:
-    chain(
-        *(
-            BashOperator(
-                task_id=task_id,
-                bash_command=command,
-                execution_timeout=timeout,
-                skip_on_exit_code=None,
-                do_xcom_push=False,
-            )
-            for task_id, (command, timeout) in STEPS.items()
-        )
-    )
+    bash_chain(STEPS)

@@ -50,6 +50,27 @@ def dbt_command(*args: str) -> str:
     return platform_command("dbt", *args) + dirs
 
 
+def bash_chain(steps: Mapping[str, tuple[str, timedelta]]) -> None:
+    """One BashOperator per ``task id -> (bash command, execution timeout)``, chained in
+    order, inside the DAG being defined (Airflow is imported here so that this module
+    stays importable without it, for the unit tests)."""
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import chain
+
+    chain(
+        *(
+            BashOperator(
+                task_id=task_id,
+                bash_command=command,
+                execution_timeout=timeout,
+                skip_on_exit_code=None,
+                do_xcom_push=False,
+            )
+            for task_id, (command, timeout) in steps.items()
+        )
+    )
+
+
 def _log_task_event(event: str, context: Mapping[str, Any]) -> None:
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, chain
-from fraud_tasks import default_args, platform_command
+from airflow.sdk import DAG
+from fraud_tasks import bash_chain, default_args, platform_command
 
 #: task id -> (program of the platform's environment, execution timeout), in order
 STEPS: dict[str, tuple[str, timedelta]] = {
@@ -31,15 +30,4 @@ with DAG(
     default_args=default_args(retries=1, retry_delay=timedelta(minutes=5)),
     tags=["fraud-platform", "ml", "phase4"],
 ) as dag:
-    chain(
-        *(
-            BashOperator(
-                task_id=task_id,
-                bash_command=platform_command(program),
-                execution_timeout=timeout,
-                skip_on_exit_code=None,
-                do_xcom_push=False,
-            )
-            for task_id, (program, timeout) in STEPS.items()
-        )
-    )
+    bash_chain({task: (platform_command(program), t) for task, (program, t) in STEPS.items()})
