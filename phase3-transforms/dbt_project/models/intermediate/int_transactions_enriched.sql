@@ -6,14 +6,21 @@
     )
 }}
 -- One row per transaction (first landing wins), joined to the merchant reference data,
--- with the calendar and risk flags the features and dashboards use. Incremental: only
--- rows that landed in bronze since the last run (minus a lookback, merged idempotently).
+-- with the calendar and risk flags the features and dashboards use. Incremental: rows
+-- that landed in bronze since the last run, re-reading a short lookback before the
+-- newest landing seen (a safety margin for writers whose commits overtake each other);
+-- transactions already in the table are skipped, so a re-read (or a later duplicate
+-- landing) changes nothing and marks nothing new for the models downstream.
 
 {%- set since = none -%}
+{%- set new_from_date = none -%}
 {%- if is_incremental() -%}
-    {%- set loaded = scalar("select max(ingested_at) from " ~ this) -%}
+    {%- set loaded = watermark('ingested_at') -%}
     {%- if loaded is not none -%}
         {%- set since = loaded - modules.datetime.timedelta(minutes=var('ingestion_lookback_minutes')) -%}
+        {%- set new_from_date = scalar(
+            "select min(event_date) from " ~ ref('stg_bronze__transactions')
+            ~ " where ingested_at > " ~ ts_literal(since)) -%}
     {%- endif -%}
 {%- endif %}
 
@@ -46,6 +53,24 @@ first_landing as (
     where landing_rank = 1
 
 ),
+{%- if since is not none %}
+
+new_landings as (
+
+    -- the lookback's transactions that are not in the table yet (the partitions
+    -- compared are those of the re-read rows only)
+    select t.*
+    from first_landing as t
+    left join (
+        select transaction_id, event_date
+        from {{ this }}
+        where event_date >= {{ "date '" ~ new_from_date ~ "'" if new_from_date is not none else "date '9999-12-31'" }}
+    ) as done
+        on done.transaction_id = t.transaction_id and done.event_date = t.event_date
+    where done.transaction_id is null
+
+),
+{%- endif %}
 
 enriched as (
 
@@ -73,7 +98,7 @@ enriched as (
         t.ingested_at,
         t.event_date,
         {{ batch_at() }} as _batch_at
-    from first_landing as t
+    from {{ 'new_landings' if since is not none else 'first_landing' }} as t
     left join merchants as m on t.merchant_id = m.merchant_id
 
 )

@@ -8,8 +8,8 @@
 
 {%- set b = none -%}
 {%- if is_incremental() -%}
-    {%- set f_since = scalar("select max(_source_batch_at) from " ~ this) -%}
-    {%- set l_since = scalar("select max(_label_loaded_at) from " ~ this) -%}
+    {%- set f_since = watermark('_source_batch_at') -%}
+    {%- set l_since = watermark('_label_loaded_at') -%}
     {%- set b = {
         "features_filter": "_batch_at > " ~ ts_literal(f_since) if f_since is not none else "true",
         "labels_filter": "ingested_at > " ~ ts_literal(l_since) if l_since is not none else "true",
