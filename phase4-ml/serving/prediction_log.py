@@ -102,6 +102,7 @@ class PredictionLog:
         self._table_ready = False
         self._next_retry = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -122,9 +123,15 @@ class PredictionLog:
         self._task = asyncio.create_task(self._run(), name="prediction-log")
 
     async def stop(self) -> None:
-        """Write (or spill) everything still queued, then close."""
+        """Write (or spill) everything still queued, then close.
+
+        The writer task is asked to stop, not cancelled: a cancel landing inside a
+        ``COPY`` would roll its transaction back and drop the batch it had already taken
+        from the queue (seen as missing rows after a shutdown under load). It finishes
+        the batch in hand (a write, or a spill if Postgres fails) and exits.
+        """
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         rest = self._drain()
@@ -159,7 +166,7 @@ class PredictionLog:
     async def _run(self) -> None:
         limit = self.settings.log_batch_rows
         idle = 0.0
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.log_flush_seconds)
             batch = self._drain()
             if not batch:

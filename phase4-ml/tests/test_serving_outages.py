@@ -156,3 +156,55 @@ def test_postgres_outage_loses_and_duplicates_nothing(
     stored = [row[0] for row in rows]
     assert len(stored) == len(set(stored))  # exactly once (the primary key, but check)
     assert set(stored) == set(answered), f"{len(set(answered) - set(stored))} missing"
+
+
+def test_shutdown_during_a_write_keeps_every_row(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path
+) -> None:
+    """Stopping the log while its writer is inside a (slow) COPY loses nothing: the batch
+    it had taken from the queue is finished, and what was queued after it is written."""
+    import asyncio
+
+    from serving.prediction_log import PredictionLog
+
+    _, pg = engines
+    settings = ServingSettings(
+        postgres_port=pg.port,
+        predictions_db_password=pg.password,
+        spill_dir=tmp_path / "spill",
+        log_flush_seconds=0.05,
+    )
+    ids = [str(uuid.uuid4()) for _ in range(3_000)]
+
+    def row(tid: str) -> tuple[Any, ...]:
+        now = dt.datetime.now(dt.UTC)
+        return (tid, "U1", "M1", 1.0, 0.5, "low", "1", "redis", [0.0] * 24, 1.0, None, now)
+
+    async def scenario() -> bool:
+        plog = PredictionLog(settings)
+        real_insert = plog._insert
+        in_flight = asyncio.Event()
+
+        async def slow_insert(rows: Any) -> None:
+            if rows:
+                in_flight.set()
+                await asyncio.sleep(0.5)  # a busy Postgres
+            await real_insert(rows)
+
+        plog._insert = slow_insert  # type: ignore[method-assign]
+        await plog.start()
+        for tid in ids[:2_000]:
+            plog.submit(row(tid))
+        await asyncio.wait_for(in_flight.wait(), timeout=30)
+        for tid in ids[2_000:]:
+            plog.submit(row(tid))
+        await plog.stop()  # while the first batch is in its COPY
+        return plog.spilling
+
+    spilled = asyncio.run(scenario())
+    assert spilled is False
+    with psycopg.connect(pg.dsn("predictions")) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM predictions WHERE transaction_id = ANY(%s)", (ids,)
+        ).fetchone()
+    assert stored is not None and stored[0] == len(ids)
