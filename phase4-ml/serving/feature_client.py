@@ -149,7 +149,7 @@ class FeatureClient:
         raw: bytes | str | None, parse: Callable[[bytes | str], Values], label: str
     ) -> Values | None:
         if raw is None:
-            _MISS[label].inc()
+            metrics.HOT.inc(_MISS[label])
             return None
         try:
             record = parse(raw)
@@ -157,7 +157,7 @@ class FeatureClient:
             # a record of another feature version (or corrupt): treat as absent, loudly
             _BAD_RECORD.inc()
             return None
-        _HIT[label].inc()
+        metrics.HOT.inc(_HIT[label])
         return record
 
     async def ping(self) -> bool:

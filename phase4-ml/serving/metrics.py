@@ -68,8 +68,37 @@ LOG_SPILLED = Counter(
 )
 
 
+class HotCounters:
+    """The per-prediction counter increments, summed in memory and added to the
+    Prometheus children by :meth:`flush` (the service flushes every
+    ``FLUSH_SECONDS`` and before each scrape of this process).
+
+    In multiprocess mode every ``inc`` takes the value's lock, checks the pid and
+    writes the mmap file (~5 µs); a prediction makes three or four of them. Here it is
+    one dict update; a scrape lags at most ``FLUSH_SECONDS`` behind another worker.
+    """
+
+    FLUSH_SECONDS = 0.25
+
+    def __init__(self) -> None:
+        self._pending: dict[Counter, float] = {}
+
+    def inc(self, child: Counter, amount: float = 1.0) -> None:
+        pending = self._pending
+        pending[child] = pending.get(child, 0.0) + amount
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for child, amount in pending.items():
+            child.inc(amount)
+
+
+HOT = HotCounters()
+
+
 def render() -> tuple[bytes, str]:
     """The exposition text (aggregated over workers in multiprocess mode)."""
+    HOT.flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

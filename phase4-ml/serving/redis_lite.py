@@ -4,9 +4,12 @@ redis-py's asyncio client spends more CPU per command (connection-pool checkout 
 release, ``asyncio.timeout`` scopes, a generic command packer and a stream-reader
 parser) than the rest of a prediction. The API only needs ``MGET`` (and ``PING``) with a
 short timeout, so this client keeps **one** connection per worker process and pipelines
-on it: a call writes its command immediately and waits for a future that the protocol's
-``data_received`` resolves in order (RESP2 replies come back in command order). Concurrent
-requests therefore share the socket without a pool or locks.
+on it: a call queues its command and waits for a future that the protocol's
+``data_received`` resolves in order (RESP2 replies come back in command order). Commands
+queued during one event-loop iteration go out in a single socket write (scheduled with
+``call_soon``, so a lone command waits for nothing): under load the concurrent requests'
+``MGET``s share one system call and Redis answers them in one read. Concurrent requests
+therefore share the socket without a pool or locks.
 
 Failure semantics are redis-py's, with its exception classes (so the circuit breaker and
 the callers' ``except RedisError`` are unchanged): a connection that cannot be made raises
@@ -81,6 +84,7 @@ class _Protocol(asyncio.Protocol):
         self.waiters: deque[asyncio.Future[Reply]] = deque()
         self.buf = bytearray()
         self.lost = False
+        self.pending: list[bytes] = []  # commands not written yet (one write per loop pass)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -107,8 +111,20 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
+    def send(self, data: bytes) -> None:
+        """Queue a command; the first one of a loop iteration schedules the write."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if pending and not self.lost and self.transport is not None:
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
     def fail(self, err: Exception) -> None:
         self.lost = True
+        self.pending = []
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
@@ -182,8 +198,7 @@ class LiteRedis:
     def _send(proto: _Protocol, data: bytes) -> asyncio.Future[Reply]:
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         proto.waiters.append(fut)
-        assert proto.transport is not None
-        proto.transport.write(data)
+        proto.send(data)
         return fut
 
     async def execute(self, data: bytes) -> Reply:

@@ -52,6 +52,7 @@ class ScoringService:
             name=settings.model_name,
         )
         self._poll: asyncio.Task[None] | None = None
+        self._flush: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.predictor.refresh)
@@ -59,12 +60,15 @@ class ScoringService:
         if self.log is not None:
             await self.log.start()
         self._poll = asyncio.create_task(self._poll_registry(), name="model-poll")
+        self._flush = asyncio.create_task(self._flush_metrics(), name="metrics-flush")
 
     async def stop(self) -> None:
-        if self._poll is not None:
-            self._poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll
+        for task in (self._poll, self._flush):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        metrics.HOT.flush()
         if self.log is not None:
             await self.log.stop()
         await self.features.close()
@@ -77,6 +81,11 @@ class ScoringService:
                     self._export_version()
             except Exception:  # the poller must survive anything
                 log.exception("model poll failed")
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(metrics.HotCounters.FLUSH_SECONDS)
+            metrics.HOT.flush()
 
     def _export_version(self) -> None:
         model = self.predictor.model
@@ -119,7 +128,7 @@ class ScoringService:
         elapsed = time.perf_counter() - start
         p = float(probs[0])
         tier = self.tier(p)
-        _TIER_COUNTERS[tier].inc()
+        metrics.HOT.inc(_TIER_COUNTERS[tier])
         metrics.LATENCY.observe(elapsed)
         latency_ms = round(elapsed * 1000, 3)
         version = model.info.version
@@ -174,7 +183,7 @@ class ScoringService:
         for i, r in enumerate(requests):
             p = float(probs[i])
             tier = self.tier(p)
-            _TIER_COUNTERS[tier].inc()
+            metrics.HOT.inc(_TIER_COUNTERS[tier])
             metrics.LATENCY.observe(elapsed)
             source = lookups[i].source
             if self.log is not None:

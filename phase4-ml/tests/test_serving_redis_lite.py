@@ -54,3 +54,41 @@ def test_mget_pipelined_auth_and_reconnect(server: RedisProcess) -> None:
             await wrong.mget(["a"])
 
     asyncio.run(scenario())
+
+
+class _CountingTransport:
+    """Delegates to the real transport and records each write."""
+
+    def __init__(self, inner: asyncio.Transport) -> None:
+        self.inner = inner
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        self.inner.write(data)
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+
+def test_commands_of_one_loop_pass_share_one_write(server: RedisProcess) -> None:
+    sync = redis.Redis(port=server.port, password=server.password)
+    sync.mset({f"u{i}": str(i).encode() for i in range(50)})
+
+    async def scenario() -> None:
+        client = LiteRedis(port=server.port, password=server.password, timeout=2.0)
+        try:
+            assert await client.ping()
+            proto = client._proto
+            assert proto is not None and proto.transport is not None
+            counting = _CountingTransport(proto.transport)
+            proto.transport = counting  # type: ignore[assignment]
+            got = await asyncio.gather(*(client.mget([f"u{i}", "none"]) for i in range(50)))
+            assert got == [[str(i).encode(), None] for i in range(50)]
+            assert len(counting.writes) == 1  # 50 commands, one system call
+            assert await client.mget(["u7"]) == [b"7"]  # a lone command is not held back
+            assert len(counting.writes) == 2
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())

@@ -3,8 +3,14 @@
         materialized='incremental',
         unique_key=['transaction_id', 'event_date'],
         properties={'partitioned_by': "ARRAY['event_date']"},
+        pre_hook="set session optimize_top_n_ranking = false",
+        post_hook="reset session optimize_top_n_ranking",
     )
 }}
+-- The hooks: Trino plans `row_number() ... = 1` as a TopNRanking operator, which holds
+-- every transaction id in memory and cannot spill (a full refresh over 10 M rows
+-- exceeded the query's 1.5 GB); as a window function it spills to disk instead.
+--
 -- One row per transaction (first landing wins), joined to the merchant reference data,
 -- with the calendar and risk flags the features and dashboards use. Incremental: rows
 -- that landed in bronze since the last run, re-reading a short lookback before the
