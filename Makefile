@@ -64,6 +64,7 @@ lint: install ## ruff (lint + format check) and mypy
 	@$(VENV)/bin/mypy phase3-transforms/airflow/dags
 	@$(VENV)/bin/mypy phase3-transforms/transforms
 	@$(VENV)/bin/mypy phase4-ml/features.py phase4-ml/training phase4-ml/serving
+	@$(VENV)/bin/mypy bench
 
 .PHONY: test
 test: init install lint ## unit, integration and e2e tests against the native stack

@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -91,7 +92,7 @@ def mean_record_size(bootstrap: str, topic: str) -> int:
     return round(sum(sizes) / len(sizes))
 
 
-def run_perf_test(records: int, size: int, topic: str, env: dict[str, str]) -> dict[str, float]:
+def run_perf_test(records: int, size: int, topic: str, env: dict[str, str]) -> dict[str, Any]:
     libs = Path(env["CACHE"]) / f"kafka-{env['KAFKA_VERSION']}" / "libs"
     cmd = [
         "java",

@@ -103,7 +103,7 @@ def targets(path: Path, url: str, n: int, users: int, terminals: int) -> list[st
             ids.append(tid)
             body = {
                 "transaction_id": tid,
-                "user_id": f"U{rng.integers(users * 1.1):06d}",  # ~9 % unknown users
+                "user_id": f"U{rng.integers(int(users * 1.1)):06d}",  # ~9 % unknown users
                 "amount": round(float(rng.lognormal(3.5, 1.0)), 2),
                 "merchant_id": f"M{rng.integers(terminals):05d}",
                 "is_international": bool(rng.random() < 0.1),
@@ -193,6 +193,7 @@ def attack(
         f"-duration={duration}s",
         "-timeout=5s",
         "-keepalive=true",
+        "-max-body=0",  # status and latency are what is reported: do not copy the bodies
     ]
     if rate == 0:
         cmd += ["-rate=0", f"-max-workers={workers}", f"-workers={workers}"]
@@ -287,6 +288,13 @@ def main() -> int:
     )
     parser.add_argument("--cpu-seconds", type=float, default=20, help="CPU-per-request run length")
     parser.add_argument(
+        "--extra-rates",
+        default="",
+        help="comma-separated constant rates also run (ONNX, --extra-seconds each) after "
+        "--rate, to locate the highest rate that meets a latency goal",
+    )
+    parser.add_argument("--extra-seconds", type=float, default=30)
+    parser.add_argument(
         "--cpu-only", action="store_true", help="only the CPU-per-request run (ONNX backend)"
     )
     args = parser.parse_args()
@@ -359,6 +367,11 @@ def main() -> int:
                     const = attack(exe, const_file, args.rate, args.duration, meter=meter)
                     results[f"{backend}_constant_{args.rate}"] = const
                     print(backend, "constant", json.dumps(const), file=sys.stderr)
+                    for extra in [int(r) for r in args.extra_rates.split(",") if r]:
+                        time.sleep(2)
+                        run = attack(exe, sat_file, extra, args.extra_seconds, meter=meter)
+                        results[f"{backend}_constant_{extra}"] = run
+                        print(backend, "constant", extra, json.dumps(run), file=sys.stderr)
             finally:
                 api.stop()
         # every prediction answered at a constant rate is in the log, once

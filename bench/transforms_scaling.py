@@ -122,7 +122,8 @@ class Lake:
         return f"s3://{self.settings.s3_bucket}/{self.prefix}/{path}"
 
     def storage_options(self) -> dict[str, str]:
-        return delta_storage_options(self.settings)
+        options: dict[str, str] = delta_storage_options(self.settings)
+        return options
 
     def sql(self, statement: str) -> list[list[Any]]:
         rows: list[list[Any]] = execute(self.settings, statement, user=DBT_USER, timeout=3600)

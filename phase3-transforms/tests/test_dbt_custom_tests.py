@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from trino_helpers import query
@@ -51,11 +50,23 @@ def scratch(lakehouse: Lakehouse, settings: PlatformSettings) -> Iterator[str]:
     query(settings, f"DROP SCHEMA {settings.trino_catalog}.{name}")
 
 
-def compiled(selector: str, settings: PlatformSettings, target: Path) -> str:
-    run_dbt(["compile", "--select", selector, "--target-path", str(target)], settings, capture=True)
-    name = selector.split(":")[-1]
-    (path,) = [p for p in (target / "compiled").rglob("*.sql") if p.stem.startswith(name)]
-    return path.read_text()
+@pytest.fixture(scope="module")
+def compiled(
+    lakehouse: Lakehouse, settings: PlatformSettings, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The compiled SQL of every test in BREAKAGES (one ``dbt compile`` for all)."""
+    target = tmp_path_factory.mktemp("dbt-target")
+    run_dbt(
+        ["compile", "--select", *sorted(BREAKAGES), "--target-path", str(target)],
+        settings,
+        capture=True,
+    )
+    out = {}
+    for selector in BREAKAGES:
+        name = selector.split(":")[-1]
+        (path,) = [p for p in (target / "compiled").rglob("*.sql") if p.stem.startswith(name)]
+        out[selector] = path.read_text()
+    return out
 
 
 def broken_copy(settings: PlatformSettings, scratch: str, selector: str) -> str:
@@ -82,9 +93,9 @@ def broken_copy(settings: PlatformSettings, scratch: str, selector: str) -> str:
 
 @pytest.mark.parametrize("selector", sorted(BREAKAGES))
 def test_custom_test_fails_on_a_broken_mart(
-    selector: str, settings: PlatformSettings, scratch: str, tmp_path: Path
+    selector: str, settings: PlatformSettings, scratch: str, compiled: dict[str, str]
 ) -> None:
-    sql = compiled(selector, settings, tmp_path)
+    sql = compiled[selector]
     real = f'"{settings.trino_catalog}"."gold"."{MART}"'
     assert real in sql, sql
     assert query(settings, sql) == [], "the test fails on the real mart"
