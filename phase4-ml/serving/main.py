@@ -11,6 +11,7 @@ Endpoints: ``POST /predict``, ``POST /predict/batch``, ``GET /health`` (liveness
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -172,6 +173,11 @@ def create_app(service: ScoringService | None = None) -> ScoringApp:
         svc = service or ScoringService(get_settings())
         app.state.service = svc
         await svc.start()
+        # everything loaded so far (modules, model, settings) lives as long as the process:
+        # move it out of the garbage collector's generations, so the collections that
+        # per-request allocations trigger do not traverse it again and again
+        gc.collect()
+        gc.freeze()
         log.info("fraud-api ready" if svc.predictor.ready else "fraud-api started, not ready")
         try:
             yield
@@ -297,6 +303,15 @@ def run() -> None:
         http="httptools",
         access_log=False,
         log_level="warning",
+        # no X-Forwarded-* rewriting (no proxy in front), no Server/Date headers: per-request
+        # work the scoring path does not need
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        # keep idle keep-alive connections longer than clients do: with uvicorn's 5 s a
+        # client reusing a connection the server is just closing gets "connection reset"
+        # (24 of 180,000 requests in the 3,000/s benchmark)
+        timeout_keep_alive=75,
         timeout_graceful_shutdown=10,
         # uvicorn restarts a worker that does not answer its health check in time (default
         # 5 s); importing mlflow/sklearn and loading a model on a busy machine takes longer
