@@ -1,0 +1,85 @@
+"""The HTTP floor of the scoring benchmark: an empty ASGI app on the same uvicorn.
+
+    .venv/bin/python bench/scoring_floor.py [--rate 3000] [--seconds 15] [--workers 2]
+
+Serves a constant JSON answer to ``POST /predict`` with the API's uvicorn settings (uvloop,
+httptools, N workers, no access log) and drives it with the same vegeta attack as
+``scoring_load.py`` (constant rate, open loop): the latency and CPU per request that
+remain before any validation, Redis, model, metrics or logging. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+BODY = b'{"fraud_probability":0.01}'
+
+
+async def app(
+    scope: MutableMapping[str, Any],
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await receive()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def main() -> int:
+    from scoring_load import CpuMeter, attack, vegeta
+
+    from serving.testing import free_port
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=3_000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    exe = vegeta()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="fraud-floor-") as tmp:
+        targets = Path(tmp) / "targets.jsonl"
+        body = base64.b64encode(b'{"transaction_id":"t"}').decode()
+        target = {
+            "method": "POST",
+            "url": f"http://127.0.0.1:{port}/predict",
+            "header": {"Content-Type": ["application/json"]},
+            "body": body,
+        }
+        targets.write_text((json.dumps(target) + "\n") * 1000)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "scoring_floor:app", "--app-dir",
+             str(Path(__file__).parent), "--port", str(port), "--workers", str(args.workers),
+             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+             "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            time.sleep(4)
+            attack(exe, targets, args.rate, 3)  # warm-up
+            meter = CpuMeter({"server": server.pid})
+            result = attack(exe, targets, args.rate, args.seconds, meter=meter)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
