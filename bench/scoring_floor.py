@@ -3,7 +3,7 @@
     .venv/bin/python bench/scoring_floor.py [--rate 3000] [--seconds 15] [--workers 2]
 
 Serves a constant JSON answer to ``POST /predict`` with the API's uvicorn settings (uvloop,
-httptools, N workers, no access log) and drives it with the same vegeta attack as
+the API's httptools protocol, N workers, no access log) and drives it with the same vegeta attack as
 ``scoring_load.py`` (constant rate, open loop): the latency and CPU per request that
 remain before any validation, Redis, model, metrics or logging. Prints one JSON object.
 """
@@ -49,6 +49,11 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=3_000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--http",
+        default="serving.http:HttpToolsProtocol",
+        help="uvicorn HTTP protocol: the API's (default) or uvicorn's own (httptools)",
+    )
     args = parser.parse_args()
     exe = vegeta()
     port = free_port()
@@ -65,7 +70,7 @@ def main() -> int:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "scoring_floor:app", "--app-dir",
              str(Path(__file__).parent), "--port", str(port), "--workers", str(args.workers),
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+             "--loop", "uvloop", "--http", args.http, "--no-access-log",
              "--log-level", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip

@@ -184,6 +184,7 @@ def attack(
     duration: float,
     workers: int = 0,
     meter: CpuMeter | None = None,
+    save: Path | None = None,
 ) -> dict[str, Any]:
     cmd = [
         str(exe),
@@ -205,6 +206,8 @@ def attack(
     # (124 vs 153 µs at 3,000/s against an empty app) and still keeps the rate
     env = dict(os.environ, GOMAXPROCS=os.environ.get("VEGETA_GOMAXPROCS", "1"))
     attack_out = subprocess.run(cmd, check=True, capture_output=True, env=env).stdout
+    if save is not None:  # vegeta's raw results (one JSON per request) for a closer look
+        save.write_bytes(attack_out)
     after = meter.snapshot() if meter else {}
     load_after = os.getloadavg()[0]
     report = subprocess.run(
@@ -277,6 +280,14 @@ class Api:
             self.proc.wait(timeout=10)
 
 
+def _save(args: argparse.Namespace, backend: str, rate: int) -> Path | None:
+    if args.save_results is None:
+        return None
+    path: Path = args.save_results
+    path.mkdir(parents=True, exist_ok=True)
+    return path / f"{backend}-{rate}.bin"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="open-loop load test of the scoring API")
     parser.add_argument("--rate", type=int, default=3_000)
@@ -297,6 +308,12 @@ def main() -> int:
         "--rate, to locate the highest rate that meets a latency goal",
     )
     parser.add_argument("--extra-seconds", type=float, default=30)
+    parser.add_argument(
+        "--save-results",
+        type=Path,
+        help="directory to keep vegeta's raw results of each constant-rate run in "
+        "(<backend>-<rate>.bin; `vegeta encode --to csv` reads them)",
+    )
     parser.add_argument(
         "--cpu-only", action="store_true", help="only the CPU-per-request run (ONNX backend)"
     )
@@ -367,12 +384,26 @@ def main() -> int:
                 print(backend, "saturation", json.dumps(sat), file=sys.stderr)
                 if backend == "onnx":
                     time.sleep(2)
-                    const = attack(exe, const_file, args.rate, args.duration, meter=meter)
+                    const = attack(
+                        exe,
+                        const_file,
+                        args.rate,
+                        args.duration,
+                        meter=meter,
+                        save=_save(args, backend, args.rate),
+                    )
                     results[f"{backend}_constant_{args.rate}"] = const
                     print(backend, "constant", json.dumps(const), file=sys.stderr)
                     for extra in [int(r) for r in args.extra_rates.split(",") if r]:
                         time.sleep(2)
-                        run = attack(exe, sat_file, extra, args.extra_seconds, meter=meter)
+                        run = attack(
+                            exe,
+                            sat_file,
+                            extra,
+                            args.extra_seconds,
+                            meter=meter,
+                            save=_save(args, backend, extra),
+                        )
                         results[f"{backend}_constant_{extra}"] = run
                         print(backend, "constant", extra, json.dumps(run), file=sys.stderr)
             finally:

@@ -129,7 +129,7 @@ class ScoringService:
         p = float(probs[0])
         tier = self.tier(p)
         metrics.HOT.inc(_TIER_COUNTERS[tier])
-        metrics.LATENCY.observe(elapsed)
+        metrics.HOT.observe(metrics.LATENCY, elapsed)
         latency_ms = round(elapsed * 1000, 3)
         version = model.info.version
         if self.log is not None:
@@ -184,7 +184,7 @@ class ScoringService:
             p = float(probs[i])
             tier = self.tier(p)
             metrics.HOT.inc(_TIER_COUNTERS[tier])
-            metrics.LATENCY.observe(elapsed)
+            metrics.HOT.observe(metrics.LATENCY, elapsed)
             source = lookups[i].source
             if self.log is not None:
                 self.log.submit(

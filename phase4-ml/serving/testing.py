@@ -234,17 +234,25 @@ def _wait_port(port: int, timeout: float = 10) -> None:
 
 
 class ApiThread:
-    """The app served by uvicorn in a background thread of the test process."""
+    """The app served by uvicorn in a background thread of the test process, with the
+    options ``fraud-api`` uses."""
 
     def __init__(self, app: Any) -> None:
         import threading
 
         import uvicorn
 
+        from serving.main import SERVER_OPTIONS
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            **SERVER_OPTIONS,  # the API's server: uvloop, its HTTP protocol, keep-alive
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -208,3 +208,62 @@ def test_shutdown_during_a_write_keeps_every_row(
             "SELECT count(*) FROM predictions WHERE transaction_id = ANY(%s)", (ids,)
         ).fetchone()
     assert stored is not None and stored[0] == len(ids)
+
+
+def test_every_column_round_trips_through_the_binary_copy(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path
+) -> None:
+    """What the log writes is what was predicted, value for value: text that the text
+    format would have to escape, NULL and naive/aware/replayed (string) timestamps, float8
+    values and vectors exactly (binary, no decimal round trip), and a spilled row
+    replayed later."""
+    import asyncio
+
+    from serving.prediction_log import PredictionLog
+
+    _, pg = engines
+    settings = ServingSettings(
+        postgres_port=pg.port,
+        predictions_db_password=pg.password,
+        spill_dir=tmp_path / "spill",
+    )
+    t = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+    vector = [0.1, -2.5e-300, 1e300, 0.0, 1 / 3] + [float(i) for i in range(19)]
+    new_york = (t - dt.timedelta(hours=5)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    rows = [
+        (f"{uuid.uuid4()}\t\\\n", "U\u00e9\u20ac1", "M 1", 42.5, 1 / 3, "high", "7", "redis",
+         vector, 0.001, None, t),
+        (str(uuid.uuid4()), "U2", "M2", 1e-9, 0.0, "low", "7", "fallback",
+         [0.0] * 24, 12.75, t.replace(tzinfo=None) - dt.timedelta(days=9000), t),
+        (str(uuid.uuid4()), "U3", "M3", 7.0, 1.0, "medium", "7", "redis",
+         [1.5] * 24, 3.0, new_york.isoformat(), t.isoformat()),
+    ]  # fmt: skip
+
+    async def scenario() -> None:
+        plog = PredictionLog(settings)
+        await plog.start()
+        for row in rows:
+            plog.submit(row)
+        await plog.stop()
+
+    asyncio.run(scenario())
+    with psycopg.connect(pg.dsn("predictions")) as conn:
+        stored = {
+            r[0]: r
+            for r in conn.execute(
+                "SELECT transaction_id, user_id, merchant_id, amount, probability, risk_tier,"
+                " model_version, feature_source, features, latency_ms, event_time, predicted_at"
+                " FROM predictions WHERE transaction_id = ANY(%s)",
+                ([r[0] for r in rows],),
+            ).fetchall()
+        }
+    assert len(stored) == len(rows)
+    for row in rows:
+        got = stored[row[0]]
+        assert got[:10] == row[:10]
+        for sent, back in zip(row[10:], got[10:], strict=True):
+            if sent is None:
+                assert back is None
+                continue
+            when = dt.datetime.fromisoformat(sent) if isinstance(sent, str) else sent
+            assert back == (when if when.tzinfo else when.replace(tzinfo=dt.UTC))

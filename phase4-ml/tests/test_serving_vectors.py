@@ -11,7 +11,7 @@ import pytest
 
 import features
 from serving import vectors
-from serving.prediction_log import copy_text
+from serving.prediction_log import copy_binary
 
 pytestmark = pytest.mark.unit
 
@@ -94,10 +94,20 @@ def test_records_the_contract_refuses_are_refused() -> None:
     assert str(vectors.parse_user(nan)[position]) == "nan"
 
 
-def test_copy_text_escapes_and_formats() -> None:
+def test_copy_binary_frames_rows_and_treats_replayed_rows_alike() -> None:
     t = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-    row = ("a\\b\tc", "U1", "M1", 42.5, 0.25, "low", "1", "redis", [1.0, 0.5], 1.2, None, t)
-    assert copy_text([row]) == (
-        b"a\\\\b\\tc\tU1\tM1\t42.5\t0.25\tlow\t1\tredis\t{1.0,0.5}\t1.2\t\\N\t"
-        b"2026-03-01T12:00:00+00:00\n"
-    )
+    row = ("a\tb", "U1", "M1", 42.5, 0.25, "low", "1", "redis", [1.0, 0.5], 1.2, None, t)
+    data = copy_binary([row, row])
+    assert data.startswith(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
+    assert data.endswith(b"\xff\xff")
+    body = data[19:-2]
+    assert len(body) % 2 == 0 and body[: len(body) // 2] == body[len(body) // 2 :]
+    assert body[:2] == (12).to_bytes(2, "big")  # one field per column
+    assert b"\xff\xff\xff\xff" in body  # the NULL event_time
+    # a row read back from the spill file (orjson: timestamps as strings) encodes the same
+    replayed = (*row[:10], None, t.isoformat())
+    naive = (*row[:10], None, t.replace(tzinfo=None))
+    assert copy_binary([replayed]) == copy_binary([naive]) == copy_binary([row])
+    # microseconds since 2000-01-01 UTC
+    us = int((t - dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).total_seconds() * 1_000_000)
+    assert body[len(body) // 2 - 8 : len(body) // 2] == us.to_bytes(8, "big", signed=True)
