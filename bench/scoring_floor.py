@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--http",
-        default="serving.http:HttpToolsProtocol",
+        default="serving.http_protocol:HttpToolsProtocol",
         help="uvicorn HTTP protocol: the API's (default) or uvicorn's own (httptools)",
     )
     args = parser.parse_args()

@@ -282,8 +282,8 @@ app = create_app()
 #: uvicorn options of the API (``fraud-api`` and the tests' in-process server)
 SERVER_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    # uvicorn's httptools protocol, one socket write per response (serving/http.py)
-    "http": "serving.http:HttpToolsProtocol",
+    # uvicorn's httptools protocol, one socket write per response (serving/http_protocol.py)
+    "http": "serving.http_protocol:HttpToolsProtocol",
     "access_log": False,
     # no X-Forwarded-* rewriting (no proxy in front), no Server/Date headers: per-request
     # work the scoring path does not need

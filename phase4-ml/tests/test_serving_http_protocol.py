@@ -1,4 +1,4 @@
-"""serving.http: a response leaves in one socket write, and nothing is lost or reordered."""
+"""serving.http_protocol: one socket write per response; nothing lost or reordered."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from serving.http import CoalescingTransport
+from serving.http_protocol import CoalescingTransport
 from serving.testing import ApiThread
 
 pytestmark = pytest.mark.unit
