@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/scoring_floor.py [--rate 3000] [--seconds 15] [--workers 2]
 
-Serves a constant JSON answer to ``POST /predict`` with the API's uvicorn settings (uvloop,
-the API's httptools protocol, N workers, no access log) and drives it with the same vegeta attack as
-``scoring_load.py`` (constant rate, open loop): the latency and CPU per request that
-remain before any validation, Redis, model, metrics or logging. Prints one JSON object.
+Serves a constant JSON answer to ``POST /predict`` with the API's uvicorn options
+(``serving.main.SERVER_OPTIONS``: uvloop, the API's HTTP protocol, no access log, ...) and
+N workers, and drives it with the same vegeta attack as ``scoring_load.py`` (constant
+rate, open loop): the latency and CPU per request that remain before any validation,
+Redis, model, metrics or logging. ``--http httptools`` swaps in uvicorn's own protocol.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ async def app(
     await send({"type": "http.response.body", "body": BODY})
 
 
+def serve(port: int, workers: int, http: str | None) -> None:
+    """The server process: this module's app with the API's uvicorn options."""
+    import uvicorn
+
+    from serving.main import SERVER_OPTIONS
+
+    options = SERVER_OPTIONS | ({"http": http} if http else {})
+    uvicorn.run(
+        "scoring_floor:app",
+        app_dir=str(Path(__file__).parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        **options,
+    )
+
+
 def main() -> int:
     from scoring_load import CpuMeter, attack, vegeta
 
@@ -50,11 +70,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--http",
-        default="serving.http_protocol:HttpToolsProtocol",
-        help="uvicorn HTTP protocol: the API's (default) or uvicorn's own (httptools)",
+        "--http", help="uvicorn HTTP protocol instead of the API's (e.g. httptools: uvicorn's)"
     )
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.workers, args.http)
+        return 0
     exe = vegeta()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="fraud-floor-") as tmp:
@@ -68,12 +90,10 @@ def main() -> int:
         }
         targets.write_text((json.dumps(target) + "\n") * 1000)
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "scoring_floor:app", "--app-dir",
-             str(Path(__file__).parent), "--port", str(port), "--workers", str(args.workers),
-             "--loop", "uvloop", "--http", args.http, "--no-access-log",
-             "--log-level", "warning"],
+            [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers)]
+            + (["--http", args.http] if args.http else []),
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         try:
             time.sleep(4)
             attack(exe, targets, args.rate, 3)  # warm-up

@@ -320,6 +320,11 @@ def main() -> int:
     )
     parser.add_argument("--extra-seconds", type=float, default=30)
     parser.add_argument(
+        "--http",
+        help="uvicorn HTTP protocol of the API instead of its own (e.g. httptools: uvicorn's "
+        "two writes per response; sets SERVING_HTTP_PROTOCOL)",
+    )
+    parser.add_argument(
         "--vegeta-gc",
         choices=("off", "default"),
         default="off",
@@ -345,6 +350,7 @@ def main() -> int:
         "workers": args.workers,
         "cpus": os.cpu_count(),
         "vegeta_gc": args.vegeta_gc,
+        "http": args.http or "serving.http_protocol",
     }
     try:
         r.start()
@@ -365,6 +371,7 @@ def main() -> int:
             SERVING_PORT=str(port),
             SERVING_WORKERS=str(args.workers),
             SERVING_MODEL_POLL_SECONDS="3600",
+            SERVING_HTTP_PROTOCOL=args.http or "",
             LOG_LEVEL="WARNING",
         )
         url = f"http://127.0.0.1:{port}/predict"

@@ -322,5 +322,5 @@ def run() -> None:
         # uvicorn restarts a worker that does not answer its health check in time (default
         # 5 s); importing mlflow/sklearn and loading a model on a busy machine takes longer
         timeout_worker_healthcheck=60,
-        **SERVER_OPTIONS,
+        **(SERVER_OPTIONS | ({"http": settings.http_protocol} if settings.http_protocol else {})),
     )

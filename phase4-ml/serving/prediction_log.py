@@ -360,34 +360,3 @@ def copy_binary(rows: Sequence[Row]) -> bytes:
     )
     out.append(_BINARY_TRAILER)
     return b"".join(out)
-
-
-def make_row(
-    *,
-    transaction_id: str,
-    user_id: str,
-    merchant_id: str,
-    amount: float,
-    probability: float,
-    risk_tier: str,
-    model_version: str,
-    feature_source: str,
-    features: list[float],
-    latency_ms: float,
-    event_time: dt.datetime | None,
-    predicted_at: dt.datetime,
-) -> Row:
-    return (
-        transaction_id,
-        user_id,
-        merchant_id,
-        amount,
-        probability,
-        risk_tier,
-        model_version,
-        feature_source,
-        features,
-        latency_ms,
-        event_time,
-        predicted_at,
-    )

@@ -6,9 +6,10 @@ parser) than the rest of a prediction. The API only needs ``MGET`` (and ``PING``
 short timeout, so this client keeps **one** connection per worker process and pipelines
 on it: a call queues its command and waits for a future that the protocol's
 ``data_received`` resolves in order (RESP2 replies come back in command order). Commands
-queued during one event-loop iteration go out in a single socket write (scheduled with
-``call_soon``, so a lone command waits for nothing): under load the concurrent requests'
-``MGET``s share one system call and Redis answers them in one read. Concurrent requests
+queued during one event-loop iteration go out in a single socket write
+(:class:`serving.coalescing.CoalescingTransport`, so a lone command waits for nothing):
+under load the concurrent requests' ``MGET``s share one system call and Redis answers
+them in one read. Concurrent requests
 therefore share the socket without a pool or locks.
 
 Failure semantics are redis-py's, with its exception classes (so the circuit breaker and
@@ -28,6 +29,8 @@ from typing import Any, cast
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from serving.coalescing import CoalescingTransport
 
 Reply = Any
 
@@ -80,14 +83,15 @@ def _command(*args: str | bytes) -> bytes:
 
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: CoalescingTransport | None = None
         self.waiters: deque[asyncio.Future[Reply]] = deque()
         self.buf = bytearray()
         self.lost = False
-        self.pending: list[bytes] = []  # commands not written yet (one write per loop pass)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        # commands of one loop pass go out in one write (uvloop's is not a Transport subclass)
+        raw = cast(asyncio.Transport, transport)
+        self.transport = CoalescingTransport(raw, asyncio.get_running_loop())
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -111,20 +115,8 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
 
-    def send(self, data: bytes) -> None:
-        """Queue a command; the first one of a loop iteration schedules the write."""
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending.append(data)
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, []
-        if pending and not self.lost and self.transport is not None:
-            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
     def fail(self, err: Exception) -> None:
         self.lost = True
-        self.pending = []
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
@@ -198,7 +190,8 @@ class LiteRedis:
     def _send(proto: _Protocol, data: bytes) -> asyncio.Future[Reply]:
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         proto.waiters.append(fut)
-        proto.send(data)
+        assert proto.transport is not None
+        proto.transport.write(data)  # sent at the end of this loop pass, with the others
         return fut
 
     async def execute(self, data: bytes) -> Reply:

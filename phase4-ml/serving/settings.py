@@ -92,6 +92,11 @@ class ServingSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=2, ge=1)
+    http_protocol: str = Field(
+        default="",
+        description="uvicorn HTTP protocol instead of the API's (serving.http_protocol), "
+        "e.g. 'httptools' for uvicorn's own: benchmark comparisons",
+    )
 
     def postgres_dsn(self) -> str:
         """libpq key=value string of the predictions database."""

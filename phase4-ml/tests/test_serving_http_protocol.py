@@ -1,4 +1,5 @@
-"""serving.http_protocol: one socket write per response; nothing lost or reordered."""
+"""serving.coalescing + serving.http_protocol: one socket write per response (per loop
+pass); nothing lost or reordered."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from serving.http_protocol import CoalescingTransport
+from serving.coalescing import CoalescingTransport
 from serving.testing import ApiThread
 
 pytestmark = pytest.mark.unit

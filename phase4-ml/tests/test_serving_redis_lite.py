@@ -10,6 +10,7 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from serving.coalescing import CoalescingTransport
 from serving.redis_lite import LiteRedis
 from serving.testing import RedisProcess
 
@@ -67,6 +68,9 @@ class _CountingTransport:
         self.writes.append(data)
         self.inner.write(data)
 
+    def is_closing(self) -> bool:
+        return self.inner.is_closing()
+
     def abort(self) -> None:
         self.inner.abort()
 
@@ -81,8 +85,13 @@ def test_commands_of_one_loop_pass_share_one_write(server: RedisProcess) -> None
             assert await client.ping()
             proto = client._proto
             assert proto is not None and proto.transport is not None
-            counting = _CountingTransport(proto.transport)
-            proto.transport = counting  # type: ignore[assignment]
+            assert isinstance(proto.transport, CoalescingTransport)
+            # count what reaches the socket, under a coalescing transport like the client's
+            counting = _CountingTransport(proto.transport.wrapped)
+            proto.transport = CoalescingTransport(
+                counting,  # type: ignore[arg-type]
+                asyncio.get_running_loop(),
+            )
             got = await asyncio.gather(*(client.mget([f"u{i}", "none"]) for i in range(50)))
             assert got == [[str(i).encode(), None] for i in range(50)]
             assert len(counting.writes) == 1  # 50 commands, one system call
