@@ -27,7 +27,7 @@ help: ## list targets
 # ------------------------------------------------------------------ setup
 .PHONY: init
 init: ## write .env with freshly generated secrets (keeps an existing .env)
-	@PYTHONPATH=infra python3 -m fraud_infra.dotenv_init
+	@PYTHONPATH=infra:libs/common python3 -m fraud_infra.dotenv_init
 
 .PHONY: install
 install: ## install the Python environment from uv.lock and Airflow's own (idempotent, cached)

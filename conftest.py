@@ -1,3 +1,3 @@
-"""Root conftest: the native-stack fixtures are shared by every phase's tests."""
+"""Root conftest: the native-stack and lakehouse fixtures are shared by every phase's tests."""
 
-pytest_plugins = ["fraud_infra.testing", "transforms.testing"]
+pytest_plugins = ["fraud_testing.stack", "fraud_testing.lakehouse"]

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from producer.avro import Encoder, transaction_schema
+from fraud_contracts.avro import Encoder, transaction_schema
+from fraud_simulator.simulator import Simulator
 from producer.batch_encode import BatchEncoder
-from producer.simulator import Simulator
 
 BATCH_SIZES = (1_000, 2_000, 5_000, 10_000)
 

@@ -63,7 +63,7 @@ def serve(port: int, workers: int, http: str | None) -> None:
 def main() -> int:
     from scoring_load import CpuMeter, attack, vegeta
 
-    from serving.testing import free_port
+    from fraud_testing.serving import free_port
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=3_000)

@@ -44,9 +44,9 @@ import psycopg
 import redis
 import requests
 
-import features
+from fraud_contracts import features
+from fraud_testing.serving import PostgresProcess, RedisProcess, free_port, seed_cache, train_model
 from serving.feature_writer import write
-from serving.testing import PostgresProcess, RedisProcess, free_port, seed_cache, train_model
 
 VEGETA_VERSION = "v12.13.0"
 CACHE = Path(os.environ.get("FRAUD_CACHE_DIR", Path.home() / ".cache" / "fraud-platform"))

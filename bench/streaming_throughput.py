@@ -41,13 +41,13 @@ import pyarrow.parquet as pq
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from fraud_common.paths import repo_root
+from fraud_common.s3 import s3_client
+from fraud_contracts.avro import TRANSACTION_AVSC, Encoder, schema_text, transaction_schema
+from fraud_contracts.registry import SchemaRegistry
 from fraud_infra.envfiles import platform_env
-from fraud_infra.paths import repo_root
-from fraud_infra.s3 import s3_client
-from fraud_infra.testing import settings_from
-from producer.avro import TRANSACTION_AVSC, Encoder, schema_text, transaction_schema
-from producer.registry import SchemaRegistry
-from producer.simulator import Simulator, to_millis
+from fraud_simulator.simulator import Simulator, to_millis
+from fraud_testing.stack import settings_from
 from spark_jobs.settings import StreamingSettings
 
 RESULTS = repo_root() / "bench" / "results"
@@ -166,7 +166,7 @@ class Bench:
         return out
 
     def settings_platform(self) -> Any:
-        from fraud_infra.settings import PlatformSettings
+        from fraud_common.settings import PlatformSettings
 
         fields = PlatformSettings.model_fields
         return PlatformSettings.model_validate(

@@ -55,14 +55,14 @@ import pyarrow as pa
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
+from fraud_common.paths import repo_root
+from fraud_common.s3 import delta_storage_options, s3_client
+from fraud_common.settings import PlatformSettings
+from fraud_common.trino import TrinoError, execute, sql_literal
+from fraud_contracts.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
 from fraud_infra.envfiles import platform_env
-from fraud_infra.init_trino import TrinoError, execute, sql_literal
-from fraud_infra.paths import repo_root
-from fraud_infra.s3 import delta_storage_options, s3_client
-from fraud_infra.settings import PlatformSettings
-from fraud_infra.testing import settings_from
-from producer.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
-from producer.simulator import DAY_MS, SimulatedTransaction, Simulator, to_millis
+from fraud_simulator.simulator import DAY_MS, SimulatedTransaction, Simulator, to_millis
+from fraud_testing.stack import settings_from
 from spark_jobs.avro_types import field_types
 from spark_jobs.sink import METADATA_COLUMNS
 from transforms.dbt import project_dir, run_dbt

@@ -13,8 +13,8 @@ import string
 import sys
 from pathlib import Path
 
+from fraud_common.paths import repo_root
 from fraud_infra.envfiles import parse_env_file
-from fraud_infra.paths import repo_root
 
 _ALNUM = string.ascii_uppercase + string.digits
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fraud_infra.paths import repo_root
+from fraud_common.paths import repo_root
 
 
 def parse_env_file(path: Path) -> dict[str, str]:

@@ -13,13 +13,13 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from fraud_common.logs import configure_logging
+from fraud_common.settings import PlatformSettings
 from fraud_infra import dotenv_init
 from fraud_infra.init_buckets import ensure_buckets
 from fraud_infra.init_postgres import ensure_databases
 from fraud_infra.init_topics import ensure_topics
-from fraud_infra.init_trino import ensure_schemas_and_tables
-from fraud_infra.logs import configure_logging
-from fraud_infra.settings import PlatformSettings
+from fraud_infra.init_trino import ensure_schemas
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "postgres": ensure_databases,
         "topics": ensure_topics,
         "buckets": ensure_buckets,
-        "trino": ensure_schemas_and_tables,
+        "trino": ensure_schemas,
     }
     chosen = list(steps) if args.what == "all" else [args.what]
     for name in chosen:

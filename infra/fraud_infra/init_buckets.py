@@ -5,8 +5,8 @@ from __future__ import annotations
 import structlog
 from botocore.exceptions import ClientError
 
-from fraud_infra.s3 import s3_client
-from fraud_infra.settings import PlatformSettings
+from fraud_common.s3 import s3_client
+from fraud_common.settings import PlatformSettings
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import structlog
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
 
 log = structlog.get_logger(__name__)
 

@@ -1,9 +1,6 @@
-"""Where the repository, the download cache and the native stack's state live.
-
-One rule for every tool: the cache (downloads, keyed by version) is outside the
-repository so a fresh clone reuses it; the state (data, logs, sockets) is one
-directory that ``make local-clean`` removes.
-"""
+"""Where the native stack's state lives (data, logs, sockets): one directory that
+``make local-clean`` removes. The checkout and the download cache are
+:mod:`fraud_common.paths`'s."""
 
 from __future__ import annotations
 
@@ -11,23 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
-
-def repo_root() -> Path:
-    """The repository root: ``FRAUD_REPO`` or the ancestor holding ``versions.env``."""
-    env = os.environ.get("FRAUD_REPO")
-    if env:
-        return Path(env).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "versions.env").is_file():
-            return parent
-    raise RuntimeError("cannot find the repository root (no versions.env above this file)")
-
-
-def cache_dir() -> Path:
-    """Download cache, shared by every clone: ``FRAUD_CACHE_DIR`` or ``~/.cache/fraud-platform``."""
-    env = os.environ.get("FRAUD_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "fraud-platform"
+from fraud_common.paths import repo_root
+from fraud_infra.envfiles import parse_env_file
 
 
 def state_dir() -> Path:
@@ -49,8 +31,6 @@ def state_dir() -> Path:
         dotenv = root / ".env"
         secret = ""
         if dotenv.is_file():
-            from fraud_infra.envfiles import parse_env_file
-
             secret = parse_env_file(dotenv).get("POSTGRES_PASSWORD", "")
         digest = hashlib.sha256(f"{root}\0{secret}".encode()).hexdigest()[:8]
         return Path("/var/tmp/fraud-platform") / f"{root.name}-{digest}"

@@ -32,9 +32,10 @@ from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from fraud_common.paths import cache_dir, repo_root
 from fraud_infra import supervisor_conf
 from fraud_infra.envfiles import platform_env
-from fraud_infra.paths import cache_dir, repo_root, state_dir
+from fraud_infra.paths import state_dir
 from fraud_infra.services import Readiness, Service, load_services, select
 
 DEFAULT_GROUP = "core"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fraud_infra.paths import cache_dir
+from fraud_common.paths import cache_dir
 
 COMPOSE_GO_MODULE = "github.com/compose-spec/compose-go/v2"
 #: A release the Go proxy serves (``go list -m -versions github.com/compose-spec/compose-go/v2``).

@@ -21,9 +21,9 @@ import jsonschema
 import pytest
 import yaml
 
+from fraud_common.settings import PlatformSettings
 from fraud_infra.envfiles import parse_env_file
 from fraud_infra.init_postgres import COMPONENTS
-from fraud_infra.settings import PlatformSettings
 
 pytestmark = pytest.mark.unit
 

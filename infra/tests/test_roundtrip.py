@@ -11,8 +11,8 @@ import psycopg
 import pytest
 import redis
 
-from fraud_infra.s3 import s3_client
-from fraud_infra.settings import PlatformSettings
+from fraud_common.s3 import s3_client
+from fraud_common.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
 

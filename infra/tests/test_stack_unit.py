@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fraud_common.paths import repo_root
 from fraud_infra import dotenv_init, supervisor_conf
 from fraud_infra.envfiles import parse_env_file
-from fraud_infra.paths import repo_root
 from fraud_infra.services import Readiness, Service, expand, load_services, select, start_order
 from fraud_infra.stack import Stack, StackError, probe
 

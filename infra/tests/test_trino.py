@@ -19,9 +19,11 @@ import pytest
 import trino
 from deltalake import write_deltalake
 
-from fraud_infra.init_trino import LAYERS, ensure_schemas_and_tables, execute
-from fraud_infra.s3 import delta_storage_options, s3_client
-from fraud_infra.settings import PlatformSettings
+from fraud_common.s3 import delta_storage_options, s3_client
+from fraud_common.settings import PlatformSettings
+from fraud_common.trino import execute
+from fraud_contracts.names import LAYERS
+from fraud_infra.init_trino import ensure_schemas
 
 pytestmark = pytest.mark.integration
 
@@ -133,8 +135,8 @@ def query(cursor: Any, sql: str) -> list[Any]:
 
 def test_init_creates_the_layer_schemas_idempotently(trino_ready: PlatformSettings) -> None:
     settings = trino_ready
-    ensure_schemas_and_tables(settings)
-    again = ensure_schemas_and_tables(settings)
+    ensure_schemas(settings)
+    again = ensure_schemas(settings)
     catalog = settings.trino_catalog
     assert {again[f"{catalog}.{layer}"] for layer in LAYERS} == {"exists"}
     schemas = {row[0] for row in execute(settings, f"SHOW SCHEMAS FROM {catalog}")}
@@ -149,13 +151,12 @@ def test_delta_rs_table_is_registered_queried_and_pruned(lake: Lake, cursor: Any
         partition_by=["event_date"],
         storage_options=lake.storage_options(),
     )
-    tables = {"transactions": f"{lake.prefix}/transactions", "missing": f"{lake.prefix}/none"}
-    first = ensure_schemas_and_tables(lake.settings, tables=tables, schema=schema)
-    second = ensure_schemas_and_tables(lake.settings, tables=tables, schema=schema)
     name = f"{catalog}.{schema}.transactions"
-    assert first[name] == "registered"
-    assert second[name] == "exists"
-    assert first[f"{catalog}.{schema}.missing"].startswith("skipped")
+    query(
+        cursor,
+        f"CALL {catalog}.system.register_table(schema_name => '{schema}', "
+        f"table_name => 'transactions', table_location => '{lake.uri('transactions')}')",
+    )
 
     assert query(cursor, f"SELECT count(*), count(DISTINCT transaction_id) FROM {name}") == [
         [len(DAYS) * ROWS_PER_DAY, len(DAYS) * ROWS_PER_DAY]
@@ -177,12 +178,6 @@ def test_delta_rs_table_is_registered_queried_and_pruned(lake: Lake, cursor: Any
         storage_options=lake.storage_options(),
     )
     assert query(cursor, f"SELECT count(*) FROM {name}") == [[len(DAYS) * ROWS_PER_DAY + 5]]
-
-    # The table's files vanish (lake wiped): the next init unregisters it.
-    delete_prefix(lake.settings, f"{lake.prefix}/transactions")
-    third = ensure_schemas_and_tables(lake.settings, tables=tables, schema=schema)
-    assert third[name].startswith("unregistered")
-    assert query(cursor, f"SHOW TABLES FROM {catalog}.{schema}") == []
 
 
 def test_merge_into_a_gold_table_is_idempotent(lake: Lake, cursor: Any) -> None:

@@ -53,7 +53,7 @@ from typing import Any, Final, TypeAlias, cast
 import numpy as np
 import numpy.typing as npt
 
-from producer.avro import (
+from fraud_contracts.avro import (
     MAGIC_BYTE,
     AvroError,
     Encoder,

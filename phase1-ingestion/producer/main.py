@@ -28,9 +28,9 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 
-from fraud_infra.logs import configure_logging
-from producer import metrics
-from producer.avro import (
+from fraud_common.logs import configure_logging
+from fraud_contracts import dlq
+from fraud_contracts.avro import (
     FRAUD_LABEL_AVSC,
     TRANSACTION_AVSC,
     Encoder,
@@ -39,11 +39,12 @@ from producer.avro import (
     schema_text,
     transaction_schema,
 )
+from fraud_contracts.registry import RegistryError, SchemaRegistry
+from fraud_simulator.simulator import LabelBuffer, SimulatedTransaction, Simulator, to_millis
+from producer import metrics
 from producer.malformed import Malformed, Malformer, quality_problems
 from producer.producer import TransactionProducer
-from producer.registry import RegistryError, SchemaRegistry
 from producer.settings import ProducerSettings
-from producer.simulator import LabelBuffer, SimulatedTransaction, Simulator, to_millis
 
 log = structlog.get_logger("producer")
 
@@ -135,7 +136,7 @@ class Run:
                 "quality",
                 f"failed rules: {rules}",
                 key=_user_key(record),
-                extra={"dlq.rules": rules},
+                extra={dlq.RULES: rules},
             )
         p.send_transactions(good)  # wrong types fail encoding -> DLQ (schema_validation)
 

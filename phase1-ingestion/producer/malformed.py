@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from producer.avro import Transaction
-from producer.profiles import CURRENCIES
+from fraud_contracts.avro import Transaction
+from fraud_simulator.profiles import CURRENCIES
 
 MalformedKind = Literal["bad_value", "wrong_type", "not_avro"]
 MALFORMED_KINDS: tuple[MalformedKind, ...] = ("bad_value", "wrong_type", "not_avro")

@@ -23,14 +23,13 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
+from fraud_contracts import dlq
+from fraud_contracts.avro import Encoder
 from producer import metrics
-from producer.avro import Encoder, SchemaValidationError
 from producer.batch_encode import BatchEncoder
 from producer.settings import ProducerSettings
 
 log = structlog.get_logger(__name__)
-
-STAGE = "producer"
 
 
 def producer_config(settings: ProducerSettings) -> dict[str, Any]:
@@ -50,21 +49,6 @@ def producer_config(settings: ProducerSettings) -> dict[str, Any]:
         "message.max.bytes": 10_000_000,
         "client.id": "fraud-producer",
     }
-
-
-def dlq_headers(
-    reason: str, error: str, source_topic: str, extra: Mapping[str, str] | None = None
-) -> list[tuple[str, bytes]]:
-    """Headers every DLQ record carries, whichever stage put it there."""
-    headers = {
-        "dlq.reason": reason,
-        "dlq.error": error[:1000],
-        "dlq.stage": STAGE,
-        "dlq.source_topic": source_topic,
-        "dlq.timestamp_ms": str(int(time.time() * 1000)),
-        **(extra or {}),
-    }
-    return [(k, v.encode()) for k, v in headers.items()]
 
 
 def _payload_of(record: Any) -> bytes:
@@ -120,23 +104,6 @@ class TransactionProducer:
         metrics.DELIVERY.sources.append(self.delivery)
 
     # ------------------------------------------------------------------ sending
-    def send_transaction(self, record: Mapping[str, Any]) -> bool:
-        """Encode and produce one transaction; on failure route it to the DLQ."""
-        self.counts.generated += 1
-        try:
-            value = self.tx_encoder.encode(record)
-        except SchemaValidationError as err:
-            self.to_dlq(
-                _payload_of(dict(record)),
-                "schema_validation",
-                str(err),
-                key=_key(record),
-                extra={"dlq.field": err.field},
-            )
-            return False
-        self._produce(self.settings.topic_raw, value, _key(record))
-        return True
-
     def send_transactions(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Encode a batch column-wise and produce it; records that do not fit go to the DLQ."""
         self.counts.generated += len(records)
@@ -147,7 +114,7 @@ class TransactionProducer:
                 "schema_validation",
                 str(err),
                 key=_key(records[index]),
-                extra={"dlq.field": err.field},
+                extra={dlq.FIELD: err.field},
             )
         topic = self.settings.topic_raw
         produce = self._produce
@@ -171,8 +138,17 @@ class TransactionProducer:
         error: str,
         key: bytes | None = None,
         extra: Mapping[str, str] | None = None,
+        source_topic: str | None = None,
     ) -> None:
-        headers = dlq_headers(reason, error, self.settings.topic_raw, extra)
+        """One record to the DLQ, with the headers of :mod:`fraud_contracts.dlq`."""
+        headers = dlq.headers(
+            reason,
+            error,
+            dlq.STAGE_PRODUCER,
+            source_topic or self.settings.topic_raw,
+            int(time.time() * 1000),
+            extra,
+        )
         self.counts.dlq[reason] += 1
         metrics.DLQ_RECORDS.labels(reason=reason).inc()
         self._produce(self.settings.topic_dlq, value, key, headers=headers)
@@ -211,7 +187,7 @@ class TransactionProducer:
             "delivery_failed",
             str(err),
             key=msg.key(),
-            extra={"dlq.original_topic": topic},
+            source_topic=topic,
         )
 
     # ------------------------------------------------------------------ lifecycle

@@ -12,13 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fraud_infra.settings import (
-    KAFKA_BOOTSTRAP_SERVERS,
-    SCHEMA_REGISTRY_URL,
-    TOPIC_DLQ,
-    TOPIC_LABELS,
-    TOPIC_RAW,
-)
+from fraud_common.settings import KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL
+from fraud_contracts.names import TOPIC_DLQ, TOPIC_LABELS, TOPIC_RAW
 
 
 def _env(name: str) -> AliasChoices:

@@ -11,7 +11,7 @@ from typing import Any, get_type_hints
 import pytest
 from fastavro import schemaless_reader
 
-from producer.avro import (
+from fraud_contracts.avro import (
     FRAUD_LABEL_AVSC,
     TRANSACTION_AVSC,
     Encoder,
@@ -29,7 +29,7 @@ from producer.avro import (
     transaction_schema,
     validate,
 )
-from producer.simulator import SimulatedTransaction, Simulator
+from fraud_simulator.simulator import SimulatedTransaction, Simulator
 
 pytestmark = pytest.mark.unit
 

@@ -20,8 +20,7 @@ from fastavro import schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer import batch_encode
-from producer.avro import (
+from fraud_contracts.avro import (
     TRANSACTION_AVSC,
     Encoder,
     ParsedSchema,
@@ -31,8 +30,9 @@ from producer.avro import (
     decode,
     transaction_schema,
 )
+from fraud_simulator.simulator import Simulator
+from producer import batch_encode
 from producer.batch_encode import BatchEncoder, UnsupportedSchemaError
-from producer.simulator import Simulator
 
 pytestmark = pytest.mark.unit
 

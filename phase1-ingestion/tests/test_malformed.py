@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from producer.avro import (
+from fraud_contracts.avro import (
     NotAvroError,
     SchemaValidationError,
     Transaction,
@@ -17,8 +17,8 @@ from producer.avro import (
     transaction_schema,
     validate,
 )
+from fraud_simulator.simulator import Simulator, to_millis
 from producer.malformed import MALFORMED_KINDS, Malformed, Malformer, quality_problems
-from producer.simulator import Simulator, to_millis
 
 pytestmark = pytest.mark.unit
 

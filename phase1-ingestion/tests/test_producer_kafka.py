@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import dlq as dlq_format
+from fraud_contracts.avro import TRANSACTION_AVSC, decode, schema_text
+from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
-from fraud_infra.testing import consume_all
-from producer.avro import TRANSACTION_AVSC, decode, schema_text
+from fraud_testing.stack import consume_all
 from producer.main import run
-from producer.registry import CachedSchemaLookup, SchemaRegistry
 from producer.settings import ProducerSettings
 
 pytestmark = pytest.mark.integration
@@ -89,7 +90,7 @@ def test_backfill_round_trips_with_labels(fresh_topics: PlatformSettings) -> Non
         assert lr["is_fraud"] and lr["user_id"] == tx["user_id"]
         assert lr["reported_at"] >= tx["event_time"] + DELAY_S * 1000
     # ... and the simulator agrees on which ones were fraud
-    from producer.simulator import Simulator
+    from fraud_simulator.simulator import Simulator
 
     expected = {
         e.transaction["transaction_id"]
@@ -119,11 +120,12 @@ def test_malformed_records_all_reach_the_dlq(fresh_topics: PlatformSettings) -> 
     assert len(dlq) == dlq_total
     reasons: Counter[str] = Counter()
     for msg in dlq:
-        headers = {k: v.decode() for k, v in (msg.headers() or [])}
-        assert headers["dlq.stage"] == "producer"
-        assert headers["dlq.source_topic"] == s.topic_raw
-        assert headers["dlq.error"]
-        reasons[headers["dlq.reason"]] += 1
+        headers = dlq_format.parse(msg.headers())  # raises without the contract's headers
+        assert headers[dlq_format.STAGE] == dlq_format.STAGE_PRODUCER
+        assert headers[dlq_format.SOURCE_TOPIC] == s.topic_raw
+        assert headers[dlq_format.DETAIL]
+        assert abs(int(headers[dlq_format.TIMESTAMP]) - time.time() * 1000) < 600_000
+        reasons[headers[dlq_format.REASON]] += 1
     assert set(reasons) == {"quality", "schema_validation", "not_avro"}
     assert dict(reasons) == counts["dlq"]
     raw = consume_all(s.kafka_bootstrap_servers, s.topic_raw, expected=8_000)
@@ -131,8 +133,8 @@ def test_malformed_records_all_reach_the_dlq(fresh_topics: PlatformSettings) -> 
 
 
 def test_registry_evolution_v1_v2(fresh_topics: PlatformSettings) -> None:
-    from producer.avro import Encoder
-    from producer.simulator import Simulator
+    from fraud_contracts.avro import Encoder
+    from fraud_simulator.simulator import Simulator
 
     registry = SchemaRegistry(fresh_topics.schema_registry_url)
     subject = f"{fresh_topics.kafka_topic_raw}-value"
@@ -158,7 +160,7 @@ def test_registry_evolution_v1_v2(fresh_topics: PlatformSettings) -> None:
     for f in retyped["fields"]:
         if f["name"] == "amount":
             f["type"] = "string"
-    from producer.registry import SchemaRejectedError
+    from fraud_contracts.registry import SchemaRejectedError
 
     for bad in (removed, retyped):
         assert not registry.is_compatible(subject, json.dumps(bad))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from producer.profiles import (
+from fraud_simulator.profiles import (
     CATEGORIES,
     CHANNELS,
     CITIES,
@@ -22,7 +22,7 @@ from producer.profiles import (
     merchant_rows,
     write_merchants_csv,
 )
-from producer.simulator import Simulator
+from fraud_simulator.simulator import Simulator
 
 pytestmark = pytest.mark.unit
 

@@ -12,11 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from producer.avro import Encoder, fraud_label_schema, transaction_schema, validate
-from producer.malformed import quality_problems
-from producer.profiles import COUNTRY_CURRENCY, default_profiles, merchant_rows
-from producer.scenarios import FRAUD_SCENARIOS
-from producer.simulator import (
+from fraud_contracts.avro import Encoder, fraud_label_schema, transaction_schema, validate
+from fraud_simulator.profiles import COUNTRY_CURRENCY, default_profiles, merchant_rows
+from fraud_simulator.scenarios import FRAUD_SCENARIOS
+from fraud_simulator.simulator import (
     DAY_MS,
     LabelBuffer,
     SimulatedTransaction,
@@ -24,6 +23,7 @@ from producer.simulator import (
     from_millis,
     to_millis,
 )
+from producer.malformed import quality_problems
 
 pytestmark = pytest.mark.unit
 

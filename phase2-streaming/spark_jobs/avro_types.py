@@ -68,12 +68,3 @@ def field_types(schema_text: str) -> list[FieldType]:
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise ValueError("the reader schema must be an Avro record")
     return [_field_type(f["name"], f["type"]) for f in schema["fields"]]
-
-
-def strip_logical_types(node: Any) -> Any:
-    """The same schema without logical types: timestamps stay ints, UUIDs strings (faster)."""
-    if isinstance(node, dict):
-        return {k: strip_logical_types(v) for k, v in node.items() if k != "logicalType"}
-    if isinstance(node, list):
-        return [strip_logical_types(v) for v in node]
-    return node

@@ -26,7 +26,7 @@ import structlog
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
 from spark_jobs import metrics
 from spark_jobs.maintenance import maintain
 from spark_jobs.session import build_session

@@ -28,14 +28,13 @@ import pyarrow.compute as pc
 from fastavro import parse_schema, schemaless_reader
 from pyspark.sql import types as st
 
-from producer.avro import READ_ERRORS, NotAvroError, split_header
-from producer.registry import RegistryError, SchemaRegistry
-from spark_jobs.avro_types import TIMESTAMP_ARROW, FieldType, field_types, strip_logical_types
+from fraud_contracts.avro import READ_ERRORS, NotAvroError, split_header, strip_logical_types
+from fraud_contracts.registry import RegistryError, SchemaRegistry
+from spark_jobs.avro_types import TIMESTAMP_ARROW, FieldType, field_types
 
 NOT_AVRO = "not_avro"
 UNKNOWN_SCHEMA_ID = "unknown_schema_id"
 UNDECODABLE = "undecodable"
-DECODE_ERRORS = (NOT_AVRO, UNKNOWN_SCHEMA_ID, UNDECODABLE)
 
 # Columns the Kafka source hands to the decoder, passed through unchanged.
 PASS_THROUGH: tuple[tuple[str, st.DataType], ...] = (

@@ -27,7 +27,7 @@ import structlog
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
 from spark_jobs.session import build_session
 from spark_jobs.settings import StreamingSettings
 

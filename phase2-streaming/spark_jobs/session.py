@@ -16,8 +16,8 @@ from pathlib import Path
 import structlog
 from pyspark.sql import SparkSession
 
-from fraud_infra.logs import configure_logging
-from fraud_infra.paths import repo_root
+from fraud_common.logs import configure_logging
+from fraud_common.paths import repo_root
 from spark_jobs.settings import StreamingSettings
 
 log = structlog.get_logger(__name__)

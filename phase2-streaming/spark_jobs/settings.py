@@ -14,15 +14,9 @@ from datetime import UTC, datetime
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fraud_infra.paths import cache_dir
-from fraud_infra.settings import (
-    KAFKA_BOOTSTRAP_SERVERS,
-    S3_ENDPOINT_URL,
-    SCHEMA_REGISTRY_URL,
-    TOPIC_DLQ,
-    TOPIC_LABELS,
-    TOPIC_RAW,
-)
+from fraud_common.paths import cache_dir
+from fraud_common.settings import KAFKA_BOOTSTRAP_SERVERS, S3_ENDPOINT_URL, SCHEMA_REGISTRY_URL
+from fraud_contracts.names import TOPIC_DLQ, TOPIC_LABELS, TOPIC_RAW
 
 
 def _plain(name: str) -> AliasChoices:

@@ -16,11 +16,12 @@ A killed attempt's records are all in the log by then, since its producer died w
 
 What a DLQ consumer sees: one record per rejected source record. Key: the source
 position ``<topic>:<partition>:<offset>`` (unique, so a consumer can also deduplicate
-on it defensively). Value: the original bytes, unmodified. Headers: ``dlq.reasons``
-(comma-separated rule or decode-error names), ``dlq.detail`` (decode error text),
-``dlq.stream``, ``dlq.source.topic``, ``dlq.source.partition``, ``dlq.source.offset``,
-``dlq.source.timestamp`` (ms), ``dlq.schema_id``, ``dlq.batch_id``, ``dlq.ingested_at``
-(ms), all UTF-8 text.
+on it defensively). Value: the original bytes, unmodified. Headers: the platform's DLQ
+format (:mod:`fraud_contracts.dlq`): ``dlq.reason`` (comma-separated rule or
+decode-error names), ``dlq.detail`` (decode error text), ``dlq.stage`` (``streaming``),
+``dlq.source.topic``, ``dlq.timestamp``, and ``dlq.stream``, ``dlq.source.partition``,
+``dlq.source.offset``, ``dlq.source.timestamp``, ``dlq.schema_id``, ``dlq.batch_id``,
+``dlq.ingested_at``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
+from fraud_contracts import dlq
 from spark_jobs.avro_types import field_types
 from spark_jobs.metrics import BatchStats
 from spark_jobs.quality_checks import DLQ_REASONS, is_valid
@@ -73,16 +75,18 @@ def _millis(col: Column) -> Column:
 def dlq_records(df: DataFrame, stream: str) -> DataFrame:
     """Rows with DLQ reasons as Kafka records (key, value, headers); see the module doc."""
     headers = [
-        ("dlq.reasons", sf.array_join(sf.col(DLQ_REASONS), ",")),
-        ("dlq.detail", sf.col("decode_detail")),
-        ("dlq.stream", sf.lit(stream)),
-        ("dlq.source.topic", sf.col("kafka_topic")),
-        ("dlq.source.partition", sf.col("kafka_partition")),
-        ("dlq.source.offset", sf.col("kafka_offset")),
-        ("dlq.source.timestamp", _millis(sf.col("kafka_timestamp"))),
-        ("dlq.schema_id", sf.col("schema_id")),
-        ("dlq.batch_id", sf.col("batch_id")),
-        ("dlq.ingested_at", _millis(sf.col("ingested_at"))),
+        (dlq.REASON, sf.array_join(sf.col(DLQ_REASONS), ",")),
+        (dlq.DETAIL, sf.col("decode_detail")),
+        (dlq.STAGE, sf.lit(dlq.STAGE_STREAMING)),
+        (dlq.SOURCE_TOPIC, sf.col("kafka_topic")),
+        (dlq.TIMESTAMP, _millis(sf.current_timestamp())),
+        (dlq.STREAM, sf.lit(stream)),
+        (dlq.SOURCE_PARTITION, sf.col("kafka_partition")),
+        (dlq.SOURCE_OFFSET, sf.col("kafka_offset")),
+        (dlq.SOURCE_TIMESTAMP, _millis(sf.col("kafka_timestamp"))),
+        (dlq.SCHEMA_ID, sf.col("schema_id")),
+        (dlq.BATCH_ID, sf.col("batch_id")),
+        (dlq.INGESTED_AT, _millis(sf.col("ingested_at"))),
     ]
     header_col = sf.array(
         *[sf.struct(sf.lit(k).alias("key"), _text(v).alias("value")) for k, v in headers]

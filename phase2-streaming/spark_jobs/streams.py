@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
-from producer.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
+from fraud_contracts.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
 from spark_jobs.decode import ArrowDecoder, decoded_schema
 from spark_jobs.quality_checks import (
     LABEL_RULES,

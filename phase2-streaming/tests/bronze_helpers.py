@@ -18,9 +18,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from deltalake import DeltaTable
 from fastavro import parse_schema
 
-from fraud_infra.s3 import s3_client
-from fraud_infra.settings import PlatformSettings
-from producer.avro import (
+from fraud_common.s3 import s3_client
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import dlq
+from fraud_contracts.avro import (
     FRAUD_LABEL_AVSC,
     TRANSACTION_AVSC,
     Encoder,
@@ -28,8 +29,8 @@ from producer.avro import (
     schema_text,
     transaction_schema,
 )
-from producer.registry import SchemaRegistry
-from producer.simulator import SimulatedTransaction, Simulator, to_millis
+from fraud_contracts.registry import SchemaRegistry
+from fraud_simulator.simulator import SimulatedTransaction, Simulator, to_millis
 from spark_jobs.lake import delta_rs_uri, delta_storage_options
 from spark_jobs.settings import StreamingSettings
 
@@ -276,7 +277,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[DlqRec
                     if msg.error().code() == KafkaError._PARTITION_EOF:
                         continue
                     raise RuntimeError(msg.error())
-                headers = {k: (v or b"").decode() for k, v in (msg.headers() or [])}
+                headers = dlq.parse(msg.headers())  # raises without the contract's headers
                 out.append(DlqRecord((msg.key() or b"").decode(), msg.value(), headers))
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     pending.discard(msg.partition())

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
+from fraud_common.logs import configure_logging
+from fraud_common.settings import PlatformSettings
+from fraud_contracts.registry import SchemaRegistry
 from fraud_infra.envfiles import platform_env
-from fraud_infra.logs import configure_logging
-from fraud_infra.settings import PlatformSettings
-from producer.registry import SchemaRegistry
 from spark_jobs.session import build_session
 from spark_jobs.settings import StreamingSettings
 

@@ -20,7 +20,7 @@ from bronze_helpers import (
 )
 from pyspark.sql import SparkSession
 
-from producer.registry import SchemaRegistry
+from fraud_contracts.registry import SchemaRegistry
 from spark_jobs.bronze_writer import start_all
 from spark_jobs.maintenance import maintain
 from spark_jobs.settings import StreamingSettings

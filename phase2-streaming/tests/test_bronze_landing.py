@@ -19,7 +19,7 @@ from bronze_helpers import (
 )
 from pyspark.sql import SparkSession
 
-from producer.registry import SchemaRegistry
+from fraud_contracts.registry import SchemaRegistry
 from spark_jobs.bronze_writer import start_all
 from spark_jobs.settings import StreamingSettings
 
@@ -64,14 +64,15 @@ def test_valid_rows_land_and_each_invalid_kind_goes_to_dlq_with_its_reason(
         by_value = {r.value: r for r in dlq}
         for inv in invalid:
             record = by_value[inv.value]
-            assert frozenset(record.headers["dlq.reasons"].split(",")) == inv.reasons, inv.name
+            assert frozenset(record.headers["dlq.reason"].split(",")) == inv.reasons, inv.name
             assert record.headers["dlq.source.topic"] == run.raw
+            assert record.headers["dlq.stage"] == "streaming"
             assert record.key == (
                 f"{run.raw}:{record.headers['dlq.source.partition']}:"
                 f"{record.headers['dlq.source.offset']}"
             )
             assert record.headers["dlq.batch_id"].isdigit()
-        reasons = Counter(r.headers["dlq.reasons"] for r in dlq)
+        reasons = Counter(r.headers["dlq.reason"] for r in dlq)
         assert reasons["not_avro"] == 3 and reasons["unknown_schema_id"] == 1
 
         label_table = bronze_table(settings, settings.location(settings.labels_table))

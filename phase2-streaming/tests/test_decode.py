@@ -11,8 +11,8 @@ import pytest
 from bronze_helpers import transaction_v2_text
 from fastavro import parse_schema
 
-from producer.avro import TRANSACTION_AVSC, Encoder, schema_text, transaction_schema
-from producer.simulator import Simulator
+from fraud_contracts.avro import TRANSACTION_AVSC, Encoder, schema_text, transaction_schema
+from fraud_simulator.simulator import Simulator
 from spark_jobs.avro_types import field_types
 from spark_jobs.decode import (
     NOT_AVRO,

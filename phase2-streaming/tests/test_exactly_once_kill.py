@@ -35,9 +35,9 @@ from bronze_helpers import (
     register,
 )
 
-from fraud_infra.paths import repo_root
-from producer.registry import SchemaRegistry
-from producer.simulator import Simulator
+from fraud_common.paths import repo_root
+from fraud_contracts.registry import SchemaRegistry
+from fraud_simulator.simulator import Simulator
 from spark_jobs.settings import StreamingSettings
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ import pytest
 from airflow_rest import AirflowClient
 
 from fraud_infra.stack import Stack, StackError
-from transforms.testing import Lakehouse
+from fraud_testing.lakehouse import Lakehouse
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from trino_helpers import query
 
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
+from fraud_testing.lakehouse import Lakehouse
 from transforms.dbt import run_dbt
-from transforms.testing import Lakehouse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from trino_helpers import BronzeHistory, bronze_history, query, scalar
 
-from features import (
+from fraud_common.settings import PlatformSettings
+from fraud_contracts.avro import decode
+from fraud_contracts.features import (
     FEATURE_NAMES,
     TERMINAL_FEATURES,
     USER_FEATURES,
@@ -25,12 +27,10 @@ from features import (
     reference_features,
     to_ms,
 )
-from fraud_infra.settings import PlatformSettings
-from fraud_infra.testing import consume_all
-from producer.avro import decode
-from producer.registry import CachedSchemaLookup, SchemaRegistry
+from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
+from fraud_testing.lakehouse import Lakehouse
+from fraud_testing.stack import consume_all
 from transforms.dbt import run_dbt
-from transforms.testing import Lakehouse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import features
-from fraud_infra.settings import PlatformSettings
-from producer.profiles import write_merchants_csv
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import features
+from fraud_simulator.profiles import write_merchants_csv
 from transforms.dbt import project_dir, run_dbt
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,8 @@ from typing import Any
 
 import trino
 
-from features import Event, to_ms
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
+from fraud_contracts.features import Event, to_ms
 
 
 def connect(settings: PlatformSettings) -> Any:

@@ -1,9 +1,9 @@
 """Run the dbt project against the platform's Trino.
 
 ``fraud-dbt <dbt arguments>`` is ``dbt`` with the project, its profile and the Trino
-address filled in from the platform settings; before every command it makes sure the
-bronze tables Spark has created are registered in Trino (``fraud-init trino``), so a
-first run after the first landing needs no manual step::
+address filled in from the platform settings. The project's ``on-run-start`` hook
+registers the bronze tables Spark has created (``register_bronze_tables``), so a first
+run after the first landing needs no manual step::
 
     fraud-dbt build                      # seed, run and test everything
     fraud-dbt run --select marts         # one layer
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import structlog
 
-from fraud_infra.init_trino import ensure_schemas_and_tables
-from fraud_infra.logs import configure_logging
-from fraud_infra.settings import PlatformSettings
+from fraud_common.logs import configure_logging
+from fraud_common.settings import PlatformSettings
 
 log = structlog.get_logger(__name__)
 
@@ -85,15 +84,14 @@ def run_dbt(
 
 
 def register_bronze(settings: PlatformSettings) -> None:
-    """Register the bronze tables Spark has created so far (idempotent)."""
-    ensure_schemas_and_tables(settings)
+    """Register the bronze tables Spark has created (the project's own macro, idempotent)."""
+    run_dbt(["run-operation", "register_bronze_tables"], settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     settings = PlatformSettings()  # type: ignore[call-arg,unused-ignore]  # secrets from env
-    register_bronze(settings)
     return run_dbt(args, settings, check=False).returncode
 
 

@@ -27,7 +27,7 @@ import pybreaker
 import redis.asyncio as aioredis
 import structlog
 
-from features import TerminalFeatures, UserFeatures
+from fraud_contracts.features import TerminalFeatures, UserFeatures
 from serving import metrics, vectors
 from serving.redis_lite import LiteRedis
 from serving.settings import ServingSettings

@@ -23,8 +23,8 @@ from typing import Any
 import redis
 import structlog
 
-import features
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
+from fraud_contracts import features
 from serving.settings import ServingSettings
 
 log = structlog.get_logger("serving.feature_writer")

@@ -27,8 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-import features
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
+from fraud_contracts import features
 from serving import metrics
 from serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
 from serving.service import NotReadyError, ScoringService

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-import features
+from fraud_contracts import features
 from serving.onnx_model import OnnxScorer
 
 log = structlog.get_logger("serving.predictor")

@@ -17,7 +17,7 @@ from typing import Final
 
 import orjson
 
-import features
+from fraud_contracts import features
 
 FINGERPRINT: Final = features.fingerprint()
 NAMES: Final = features.FEATURE_NAMES

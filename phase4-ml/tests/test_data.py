@@ -9,7 +9,7 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-import features
+from fraud_contracts import features
 from training import data
 
 pytestmark = pytest.mark.unit

@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 import trino
 
-import features
-from features import Event, TransactionContext, reference_features, to_ms
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import features
+from fraud_contracts.features import Event, TransactionContext, reference_features, to_ms
+from fraud_testing.lakehouse import Lakehouse
 from serving.feature_client import FeatureClient
 from serving.feature_writer import records, redis_client, select_sql, tables, write
 from serving.schemas import PredictRequest
 from serving.service import ScoringService
 from serving.settings import ServingSettings
-from transforms.testing import Lakehouse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

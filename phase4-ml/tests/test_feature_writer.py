@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-import features
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import features
 from serving.feature_writer import records, select_sql, tables, write
 from serving.settings import ServingSettings
 

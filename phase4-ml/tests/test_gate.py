@@ -56,7 +56,7 @@ def local_mlflow(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings:
 def test_trained_version_carries_tags_and_artifacts(local_mlflow: TrainingSettings) -> None:
     c = registry.client(local_mlflow)
     v = c.get_model_version(local_mlflow.model_name, "1")
-    import features
+    from fraud_contracts import features
 
     assert v.tags["feature_fingerprint"] == features.fingerprint()
     assert v.tags["feature_version"] == str(features.FEATURE_VERSION)

@@ -10,7 +10,7 @@ import pytest
 from lightgbm import LGBMClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
-from features import FEATURE_NAMES
+from fraud_contracts.features import FEATURE_NAMES
 from serving.onnx_model import OnnxScorer, convert
 
 pytestmark = pytest.mark.unit

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import requests
 
-import features
+from fraud_contracts import features
+from fraud_testing.serving import ApiThread, free_port, seed_cache, train_model
 from serving.main import create_app
 from serving.predictor import ModelCache, Predictor
 from serving.service import ScoringService
 from serving.settings import ServingSettings
-from serving.testing import ApiThread, free_port, seed_cache, train_model
 
 pytestmark = pytest.mark.unit
 
@@ -166,7 +166,7 @@ def test_reasons_are_occlusion_deltas(model: Any, tmp_path: Path) -> None:
     seed_cache(tmp_path / "models", model)
     predictor = Predictor(None, ModelCache(tmp_path / "models", "fraud_classifier"), "production")
     predictor.refresh()
-    from serving.testing import synthetic_data
+    from fraud_testing.serving import synthetic_data
 
     x, _ = synthetic_data(200, seed=5)
     x = x.astype(np.float32)

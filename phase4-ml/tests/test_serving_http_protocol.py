@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from fraud_testing.serving import ApiThread
 from serving.coalescing import CoalescingTransport
-from serving.testing import ApiThread
 
 pytestmark = pytest.mark.unit
 

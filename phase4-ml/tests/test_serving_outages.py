@@ -22,17 +22,17 @@ import pytest
 import redis
 import requests
 
-import features
-from serving.main import create_app
-from serving.service import ScoringService
-from serving.settings import ServingSettings
-from serving.testing import (
+from fraud_contracts import features
+from fraud_testing.serving import (
     ApiThread,
     PostgresProcess,
     RedisProcess,
     seed_cache,
     train_model,
 )
+from serving.main import create_app
+from serving.service import ScoringService
+from serving.settings import ServingSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from fraud_testing.serving import RedisProcess
 from serving.coalescing import CoalescingTransport
 from serving.redis_lite import LiteRedis
-from serving.testing import RedisProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import random
 import orjson
 import pytest
 
-import features
+from fraud_contracts import features
 from serving import vectors
 from serving.prediction_log import copy_binary
 

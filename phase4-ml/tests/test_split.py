@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-import features
+from fraud_contracts import features
 from training.split import Split, SplitError, apply, plan
 
 pytestmark = pytest.mark.unit

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from fraud_testing.lakehouse import Lakehouse
 from training import evaluate, promote, registry, train
 from training.settings import PRODUCTION, TrainingSettings
-from transforms.testing import Lakehouse
 
 pytestmark = pytest.mark.integration
 

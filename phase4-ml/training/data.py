@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
-import features
+from fraud_contracts import features
 from training.settings import TrainingSettings
 
 log = structlog.get_logger(__name__)
@@ -172,7 +172,7 @@ def compute_features(
 # ============================================================================ sources
 def simulator_events(seed: int, days: int, start: date, label_delay: timedelta) -> Iterable[Any]:
     """The phase-1 simulator's backfill (imported lazily: the producer package)."""
-    from producer.simulator import Simulator
+    from fraud_simulator.simulator import Simulator
 
     events: Iterable[Any] = Simulator(seed, start=start, label_delay=label_delay).backfill(
         days, start

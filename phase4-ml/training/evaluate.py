@@ -25,8 +25,8 @@ import pandas as pd
 import structlog
 from mlflow.entities.model_registry import ModelVersion
 
-import features
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
+from fraud_contracts import features
 from training import data, registry
 from training.metrics import HANDBOOK_BASELINES, evaluate, table
 from training.settings import PRODUCTION, STAGING, TrainingSettings

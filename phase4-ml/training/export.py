@@ -12,7 +12,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-import features
+from fraud_contracts import features
 from serving.onnx_model import INPUT_NAME, OnnxScorer, convert
 
 TOLERANCE: Final = 1e-6

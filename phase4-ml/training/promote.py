@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
 from training import registry
 from training.settings import PREVIOUS_PRODUCTION, PRODUCTION, STAGING, TrainingSettings
 

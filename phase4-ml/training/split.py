@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-import features
+from fraud_contracts import features
 
 
 class SplitError(ValueError):

@@ -29,8 +29,8 @@ import numpy as np
 import structlog
 from mlflow.models import infer_signature
 
-import features
-from fraud_infra.logs import configure_logging
+from fraud_common.logs import configure_logging
+from fraud_contracts import features
 from training import data, export, models, plots, registry
 from training.metrics import HANDBOOK_BASELINES, Scores, evaluate, table
 from training.settings import TrainingSettings

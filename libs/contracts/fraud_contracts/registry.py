@@ -79,15 +79,8 @@ class SchemaRegistry:
             raise error(resp.status_code, message)
         return resp.json() if resp.content else None
 
-    def subjects(self) -> list[str]:
-        return list(self._call("GET", "/subjects"))
-
     def set_compatibility(self, subject: str, level: str = "BACKWARD") -> None:
         self._call("PUT", f"/config/{subject}", {"compatibility": level})
-
-    def compatibility(self, subject: str) -> str:
-        answer = self._call("GET", f"/config/{subject}")
-        return str(answer.get("compatibilityLevel") or answer.get("compatibility"))
 
     def register(self, subject: str, schema: str) -> int:
         """Register (or find) ``schema`` under ``subject``; returns its global id."""

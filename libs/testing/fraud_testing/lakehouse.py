@@ -5,6 +5,10 @@ phase-1 producer and lands them in bronze with the phase-2 writer (``--once``), 
 as the running platform would; :func:`build` runs ``dbt build``. A manifest in the
 object store (``fixtures/backfill.json``) records what was landed, so a second test
 session on the same stack reuses it instead of producing the history twice.
+
+The ``lakehouse`` fixture lands 30 simulated days (once per stack: a second session
+reuses them) and builds silver and gold with ``dbt build`` once per test session; the
+phase 3 and 4 tests share it.
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import structlog
 from botocore.exceptions import ClientError
 
-from fraud_infra.init_trino import TrinoError, execute
-from fraud_infra.paths import cache_dir, repo_root
-from fraud_infra.s3 import s3_client
-from fraud_infra.settings import PlatformSettings
+from fraud_common.paths import cache_dir, repo_root
+from fraud_common.s3 import s3_client
+from fraud_common.settings import PlatformSettings
+from fraud_common.trino import TrinoError, execute
 from transforms.dbt import register_bronze, run_dbt
 
 log = structlog.get_logger(__name__)
 
 MANIFEST_KEY = "fixtures/backfill.json"
+BACKFILL_DAYS = 30
+BACKFILL_SEED = 42
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,6 @@ def ensure_backfill(
 ) -> Backfill:
     """``days`` of simulated history in bronze (produced and landed unless already there)."""
     manifest = read_manifest(settings)
-    register_bronze(settings)
     if manifest is not None and bronze_count(settings) == manifest.transactions:
         log.info("backfill reused", **asdict(manifest))
         return manifest
@@ -142,60 +148,17 @@ def build(settings: PlatformSettings, *args: str) -> None:
     run_dbt(["build", *args], settings)
 
 
-def reset(settings: PlatformSettings) -> None:
-    """Empty the lakehouse: drop silver/gold tables, unregister bronze, delete the lake's
-    objects and checkpoints, recreate the platform topics. For benchmarks and a fresh
-    fixture on a long-lived stack; never part of the platform's own jobs."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+@dataclass(frozen=True)
+class Lakehouse:
+    backfill: Backfill
+    build_seconds: float
 
-    from fraud_infra.init_topics import ensure_topics
 
-    catalog = settings.trino_catalog
-    for schema in ("silver", "gold", "bronze"):
-        views = {
-            row[0]
-            for row in execute(
-                settings,
-                f"SELECT table_name FROM {catalog}.information_schema.views "  # noqa: S608
-                f"WHERE table_schema = '{schema}'",
-            )
-        }
-        for (table,) in execute(settings, f"SHOW TABLES FROM {catalog}.{schema}"):
-            name = f"{catalog}.{schema}.{table}"
-            if table in views:
-                execute(settings, f"DROP VIEW IF EXISTS {name}")
-            elif schema == "bronze":
-                execute(
-                    settings,
-                    f"CALL {catalog}.system.unregister_table(schema_name => '{schema}', "
-                    f"table_name => '{table}')",
-                )
-            else:
-                execute(settings, f"DROP TABLE IF EXISTS {name}")
-    client = s3_client(settings)
-    paginator = client.get_paginator("list_objects_v2")
-    for prefix in ("bronze/", "silver/", "gold/", "checkpoints/", "fixtures/"):
-        for page in paginator.paginate(Bucket=settings.s3_bucket, Prefix=prefix):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            for i in range(0, len(keys), 1000):
-                client.delete_objects(
-                    Bucket=settings.s3_bucket, Delete={"Objects": keys[i : i + 1000]}
-                )
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    topics = [settings.kafka_topic_raw, settings.kafka_topic_dlq, settings.kafka_topic_labels]
-    for topic, future in admin.delete_topics(topics, operation_timeout=30).items():
-        try:
-            future.result()
-        except KafkaException as err:  # a topic that does not exist is fine
-            log.info("topic not deleted", topic=topic, reason=str(err))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            ensure_topics(settings)
-            break
-        except KafkaException as err:  # the deletion is still in progress
-            log.info("topics not recreated yet", reason=str(err))
-            time.sleep(1)
-    register_bronze(settings)
-    log.info("lakehouse reset")
+@pytest.fixture(scope="session")
+def lakehouse(platform_env: dict[str, str], settings: PlatformSettings) -> Lakehouse:
+    """30 simulated days in bronze, silver and gold (``dbt build`` passed)."""
+    env = {k: v for k, v in platform_env.items() if k.isupper()}
+    backfill = ensure_backfill(settings, env, days=BACKFILL_DAYS, seed=BACKFILL_SEED)
+    started = time.monotonic()
+    build(settings)
+    return Lakehouse(backfill, round(time.monotonic() - started, 1))

@@ -33,9 +33,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from producer.avro import FraudLabel, Transaction
-from producer.profiles import COUNTRIES, Profiles, default_profiles
-from producer.scenarios import (
+from fraud_contracts.avro import FraudLabel, Transaction
+from fraud_simulator.profiles import COUNTRIES, Profiles, default_profiles
+from fraud_simulator.scenarios import (
     SCENARIO_NAMES,
     CodeArray,
     CompromiseSchedule,

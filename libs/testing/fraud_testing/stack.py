@@ -17,8 +17,8 @@ import pytest
 from confluent_kafka import Consumer, Message
 from confluent_kafka.admin import AdminClient
 
+from fraud_common.settings import PlatformSettings
 from fraud_infra.init_topics import ensure_topics
-from fraud_infra.settings import PlatformSettings
 from fraud_infra.stack import Stack, StackError
 
 TEST_GROUP = "test"

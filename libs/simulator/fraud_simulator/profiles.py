@@ -55,7 +55,6 @@ CHANNELS: tuple[str, ...] = ("pos", "ecom", "atm")
 CHANNEL_WEIGHTS = (0.75, 0.20, 0.05)
 CUSTOMER_DEVICE_TYPES: tuple[str, ...] = ("mobile", "desktop", "tablet")
 CUSTOMER_DEVICE_WEIGHTS = (0.65, 0.30, 0.05)
-DEVICE_TYPES: tuple[str, ...] = (*CUSTOMER_DEVICE_TYPES, "pos", "atm")
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "pos": ("grocery", "restaurant", "fuel", "retail", "pharmacy", "electronics", "hotel"),
     "ecom": ("online_retail", "digital_goods", "travel", "subscription"),

@@ -8,7 +8,7 @@ import boto3
 from botocore.config import Config
 from pydantic import SecretStr
 
-from fraud_infra.settings import PlatformSettings
+from fraud_common.settings import PlatformSettings
 
 
 class S3Settings(Protocol):

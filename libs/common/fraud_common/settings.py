@@ -1,8 +1,10 @@
 """Connection settings of the platform's engines, read from the environment.
 
-One object for every tool of this package (initialisation, round-trip checks).
-Defaults are the native stack's loopback addresses from the service map; compose
-overrides the hosts through environment variables. Secrets have no defaults.
+The endpoint defaults every component's settings start from, and
+:class:`PlatformSettings`, the settings of tools that talk to several engines at once
+(the launcher's init jobs, dbt's wrapper, tests). Defaults are the native stack's
+loopback addresses from the service map; compose overrides the hosts through
+environment variables. Secrets have no defaults.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraud_contracts.names import TOPIC_DLQ, TOPIC_LABELS, TOPIC_RAW
+
 #: Defaults shared by every component's settings: the native stack's loopback addresses
-#: from the service map and the topic names of the original description.
+#: from the service map.
 KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 SCHEMA_REGISTRY_URL = "http://127.0.0.1:8081/apis/ccompat/v7"
-TOPIC_RAW = "transactions.raw"
-TOPIC_DLQ = "transactions.dlq"
-TOPIC_LABELS = "transactions.labels"
 S3_ENDPOINT_URL = "http://127.0.0.1:9000"
 
 

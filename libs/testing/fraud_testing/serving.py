@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-import features
+from fraud_contracts import features
 from serving.onnx_model import convert
 from serving.predictor import ModelCache, ModelInfo
 

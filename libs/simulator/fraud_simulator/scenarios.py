@@ -44,7 +44,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from producer.profiles import COUNTRIES, Profiles
+from fraud_simulator.profiles import COUNTRIES, Profiles
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]

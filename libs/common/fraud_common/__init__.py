@@ -1,0 +1,1 @@
+"""What every service of the platform needs: settings defaults, logging, S3, Trino REST."""
