@@ -57,9 +57,11 @@ local-clean: ## stop the native stack and delete its state directory (all local 
 
 # ------------------------------------------------------------------ tests
 .PHONY: lint
-lint: install ## ruff (lint + format check) and mypy
+lint: install ## ruff (lint + format check), import layering (import-linter) and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/lint-imports --no-logo
+	@$(VENV)/bin/mypy libs/contracts/fraud_contracts libs/common/fraud_common libs/simulator/fraud_simulator libs/testing/fraud_testing
 	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer phase2-streaming/spark_jobs
 	@$(VENV)/bin/mypy phase3-transforms/airflow/dags
 	@$(VENV)/bin/mypy phase3-transforms/transforms
@@ -131,7 +133,7 @@ phase3-up: init ## docker compose: + Postgres, Trino, Airflow, dbt
 	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 up -d
 phase4-up: init ## docker compose: + MLflow, Redis, Fraud API
 	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 --profile phase4 up -d
-phase5-up: init ## docker compose: + Prometheus, Grafana, Superset
+phase5-up: init ## docker compose: + Prometheus (Grafana and Superset are not built yet)
 	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) up -d
 .PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up
 

@@ -87,7 +87,7 @@ METADATA_TYPES: dict[str, pa.DataType] = {
 
 
 # ---------------------------------------------------------------------- bronze schema
-def bronze_schema(avsc: str) -> pa.Schema:
+def bronze_schema(avsc: Path) -> pa.Schema:
     """The bronze table's schema: contract fields, ``event_date``, ingestion metadata."""
     if tuple(METADATA_TYPES) != tuple(METADATA_COLUMNS):
         raise RuntimeError(f"the Spark sink's metadata columns changed: {METADATA_COLUMNS}")
@@ -280,8 +280,8 @@ class History:
 
     def _keep_label(self, item: SimulatedTransaction) -> None:
         if item.label is not None:
-            label = dict(item.label)
-            heapq.heappush(self.pending, (int(label["reported_at"]), self._seq, label))
+            label: dict[str, Any] = dict(item.label)
+            heapq.heappush(self.pending, (int(item.label["reported_at"]), self._seq, label))
             self._seq += 1
 
     def due(self, until_ms: int) -> list[dict[str, Any]]:

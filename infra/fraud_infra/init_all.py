@@ -3,7 +3,7 @@
 fraud-init postgres   roles + databases per component
 fraud-init topics     Kafka topics
 fraud-init buckets    S3 bucket
-fraud-init trino      Trino schemas bronze/silver/gold + registration of the bronze tables
+fraud-init trino      Trino schemas bronze/silver/gold (dbt registers the bronze tables)
 fraud-init env        write .env with generated secrets (make init)
 """
 

@@ -1,15 +1,15 @@
 """Columnar batch encoding of Avro records in the Confluent wire format.
 
-:class:`producer.avro.Encoder` calls fastavro once per record: about 13 µs of
-``schemaless_writer`` plus 5 µs of exact type checks, which caps one Python process far
-below the 50,000 records/s the producer needs. :class:`BatchEncoder` gives the same bytes
-for a whole batch at once, working column by column instead of record by record:
+:class:`fraud_contracts.avro.Encoder` calls fastavro once per record (``schemaless_writer``
+plus exact type checks), which keeps one Python process below the producer's throughput
+target. :class:`BatchEncoder` gives the same bytes for a whole batch at once, working
+column by column instead of record by record:
 
 1. extract each field's column with one C-level ``map`` over the batch;
 2. check the column's types in bulk (``operator.countOf(map(type, col), T)``, or
-   ``"".join(col)`` for strings), with the rules of ``avro._misfit``: ``bool`` is not an
-   ``int``, a ``long`` is an ``int``, a ``double`` an ``int`` or ``float``, a string a
-   ``str`` (a subclass too), a map a ``dict`` of ``str``;
+   ``"".join(col)`` for strings), with the rules of ``fraud_contracts.avro._misfit``:
+   ``bool`` is not an ``int``, a ``long`` is an ``int``, a ``double`` an ``int`` or
+   ``float``, a string a ``str`` (a subclass too), a map a ``dict`` of ``str``;
 3. encode the column with numpy where it pays (doubles, floats, booleans, zigzag varints,
    ASCII strings of a single length such as UUIDs) into a ``(rows, width)`` byte matrix;
    other strings go through a bounded per-column memo (merchant names, cities...) or, for
@@ -20,26 +20,26 @@ for a whole batch at once, working column by column instead of record by record:
 Anything the bulk checks do not accept (a wrong type, a long out of range, a missing
 required or an unknown field, a value such as a ``datetime`` or ``UUID`` that ``Encoder``
 converts) is located: the checks report the offending rows, which go record by record
-through :class:`producer.avro.Encoder` (whose :class:`SchemaValidationError` names the
-field, or which converts the value), while the other rows are encoded column-wise again.
+through :class:`fraud_contracts.avro.Encoder` (whose :class:`SchemaValidationError` names
+the field, or which converts the value), while the other rows are encoded column-wise
+again.
 A failure that cannot be pinned to rows (a mapping whose lookups raise) makes the batch
 split in halves until the groups are small enough to go record by record.
 
-On simulator transactions (``bench/avro_encode.py``, batches of 1,000 to 10,000) this
-takes about 2.3 µs of CPU per record, column extraction included, against about 12 µs
-for ``Encoder.encode``.
+``bench/avro_encode.py`` compares both on simulator transactions (batches of 1,000 to
+10,000, column extraction included); its figures are in ``docs/benchmarks.md``.
 
 Supported schemas: a record of fields of type null, boolean, int, long, float, double,
 string, bytes, enum, fixed, a map or array of those, or a union of ``"null"`` and at most
 one of those (``["null", X]``: the backward-compatible optional field). Logical types are
 written as their base type (``timestamp-millis`` as a long, ``uuid`` as a string).
-``producer.avro.Encoder`` refuses a present value of a union, enum, fixed, bytes, array
-or non-string map field (its exact-type checks do not cover them); for such schemas the
+``fraud_contracts.avro.Encoder`` refuses a present value of a union, enum, fixed, bytes,
+array or non-string map field (its exact-type checks do not cover them); for such schemas the
 reference is fastavro's ``schemaless_writer`` and a record that fails the bulk checks is
-reported with :func:`producer.avro.validate`'s message, else as a wrong type.
+reported with :func:`fraud_contracts.avro.validate`'s message, else as a wrong type.
 
 A :class:`BatchEncoder` keeps per-column state (memos, adaptive modes): it is not
-thread-safe. Use one per thread, like :class:`producer.avro.Encoder`.
+thread-safe. Use one per thread, like :class:`fraud_contracts.avro.Encoder`.
 """
 
 from __future__ import annotations

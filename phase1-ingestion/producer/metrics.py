@@ -1,6 +1,6 @@
 """Prometheus metrics of the producer (served on ``PRODUCER_METRICS_PORT``).
 
-The per-message delivery path is hot (tens of thousands of reports a second), so
+The per-message delivery path is hot (one delivery report per record), so
 acknowledgements and delivery latencies are aggregated in plain Python
 (:class:`DeliveryStats`) and exported by a custom collector at scrape time instead of
 calling ``prometheus_client`` metric objects once per message.

@@ -3,10 +3,12 @@
 * Transactions go to ``transactions.raw`` keyed by ``user_id`` (ordering per user over
   the topic's partitions), labels to ``transactions.labels``.
 * Encoding is fastavro's schemaless writer plus the 5-byte Confluent header
-  (:class:`producer.avro.Encoder`), through a plain ``Producer`` with idempotence and
-  ``acks=all`` — not the much slower ``SerializingProducer``.
-* A record that fails validation or serialization goes to ``transactions.dlq`` with
-  headers naming the error, the stage and the source topic. A record the broker does
+  (:class:`fraud_contracts.avro.Encoder`; whole batches column-wise with
+  :class:`producer.batch_encode.BatchEncoder`), through a plain ``Producer`` with
+  idempotence and ``acks=all`` — not the much slower ``SerializingProducer``.
+* A record that fails validation or serialization goes to ``transactions.dlq`` with the
+  platform's DLQ headers (:mod:`fraud_contracts.dlq`: reason, detail, stage ``producer``,
+  source topic, timestamp; for a schema error also the field). A record the broker does
   not acknowledge (after librdkafka's own retries within ``delivery.timeout.ms``) is
   counted and sent to the DLQ with reason ``delivery_failed``.
 """

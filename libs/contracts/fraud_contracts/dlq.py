@@ -8,7 +8,7 @@ UTF-8 text:
 ``dlq.reason``             why: one reason code, or several comma-separated
                            (``schema_validation``, ``quality``, ``delivery_failed``,
                            ``not_avro``, ``unknown_schema_id``, ``undecodable``, or a
-                           quality rule's name such as ``amount_positive``)
+                           quality rule's name such as ``amount_not_positive_finite``)
 ``dlq.detail``             human-readable error text (at most 1,000 characters)
 ``dlq.stage``              who routed it: ``producer`` or ``streaming``
 ``dlq.source.topic``       the topic the record was meant for or read from

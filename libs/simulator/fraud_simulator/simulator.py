@@ -4,7 +4,7 @@ Genuine spending follows the Handbook: every day each customer makes Poisson(tx_
 transactions at times of day ~N(12:00, 20,000 s) (draws outside the day are dropped),
 amounts ~N(mean, mean/2) (a negative draw is replaced by ~U(0, 2*mean)), rounded to
 cents, at a terminal drawn uniformly among those within radius 5 of home. Fraud comes
-from the named scenarios of :mod:`producer.scenarios`.
+from the named scenarios of :mod:`fraud_simulator.scenarios`.
 
 Two modes share the same profiles and compromise schedule:
 

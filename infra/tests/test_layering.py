@@ -1,0 +1,101 @@
+"""The import layering of ``make lint`` (import-linter contracts in pyproject.toml).
+
+The real tree keeps every contract; a copy of a phase with one planted forbidden import
+breaks the check, naming the contract and the import. Phases also reach the feature
+definitions through ``fraud_contracts.features``, not the seed-layout shim ``features``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fraud_common.paths import repo_root
+
+pytestmark = pytest.mark.unit
+
+PHASE_PACKAGES = {
+    "producer": "phase1-ingestion/producer",
+    "spark_jobs": "phase2-streaming/spark_jobs",
+    "transforms": "phase3-transforms/transforms",
+    "training": "phase4-ml/training",
+    "serving": "phase4-ml/serving",
+}
+
+LOWER_LAYERS = {
+    "fraud_contracts": "libs/contracts/fraud_contracts",
+    "fraud_common": "libs/common/fraud_common",
+}
+
+
+def lint_imports(pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if pythonpath is not None:  # shadows the installed (editable) package of the same name
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache", "--no-logo"],
+        cwd=repo_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_tree_keeps_every_contract() -> None:
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("package", "planted", "contract"),
+    [
+        ("producer", "import fraud_infra.stack", "Phases import neither the launcher"),
+        ("spark_jobs", "import producer.main", "Phases are independent of each other"),
+        ("serving", "import training.train", "The scoring API does not import training"),
+        ("transforms", "import fraud_testing.lakehouse", "Phases import neither the launcher"),
+        ("fraud_contracts", "import fraud_common.settings", "Layers:"),
+        ("fraud_common", "import serving.main", "Contracts, common library and simulator"),
+    ],
+)
+def test_a_planted_forbidden_import_fails_the_check(
+    tmp_path: Path, package: str, planted: str, contract: str
+) -> None:
+    copy = tmp_path / package
+    shutil.copytree(repo_root() / {**PHASE_PACKAGES, **LOWER_LAYERS}[package], copy)
+    module = copy / "planted_violation.py"
+    module.write_text(f'"""A forbidden import, planted by the test."""\n\n{planted}  # noqa\n')
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout
+    broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(line.startswith(contract) for line in broken), result.stdout
+    assert f"{package}.planted_violation" in result.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_phases_use_the_contract_module_not_the_features_shim() -> None:
+    offenders = [
+        str(path.relative_to(repo_root()))
+        for folder in PHASE_PACKAGES.values()
+        for path in sorted((repo_root() / folder).rglob("*.py"))
+        if "features" in _imports(path)
+    ]
+    assert offenders == []
