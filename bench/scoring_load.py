@@ -41,12 +41,11 @@ from typing import Any
 
 import numpy as np
 import psycopg
-import redis
 import requests
 
 from fraud_contracts import features
 from fraud_testing.serving import PostgresProcess, RedisProcess, free_port, seed_cache, train_model
-from serving.feature_writer import write
+from serving.feature_store import RedisFeatureStore
 
 VEGETA_VERSION = "v12.13.0"
 CACHE = Path(os.environ.get("FRAUD_CACHE_DIR", Path.home() / ".cache" / "fraud-platform"))
@@ -69,7 +68,6 @@ def vegeta() -> Path:
 
 
 def seed_redis(r: RedisProcess, users: int, terminals: int) -> None:
-    client = redis.Redis(port=r.port, password=r.password)
     rng = np.random.default_rng(1)
     now = dt.datetime.now(dt.UTC)
 
@@ -79,22 +77,15 @@ def seed_redis(r: RedisProcess, users: int, terminals: int) -> None:
             for n in names
         }
 
-    pairs = [
-        (
-            f"user_features:U{i:06d}",
-            features.UserFeatures(f"U{i:06d}", now, values(features.USER_FEATURES)).to_redis(),
-        )
+    records: list[features.UserFeatures | features.TerminalFeatures] = [
+        features.UserFeatures(f"U{i:06d}", now, values(features.USER_FEATURES))
         for i in range(users)
-    ] + [
-        (
-            f"terminal_features:M{i:05d}",
-            features.TerminalFeatures(
-                f"M{i:05d}", now, values(features.TERMINAL_FEATURES)
-            ).to_redis(),
-        )
+    ]
+    records += [
+        features.TerminalFeatures(f"M{i:05d}", now, values(features.TERMINAL_FEATURES))
         for i in range(terminals)
     ]
-    write(client, pairs, 86_400)
+    RedisFeatureStore(port=r.port, password=r.password).write(records)
 
 
 def targets(path: Path, url: str, n: int, users: int, terminals: int) -> list[str]:

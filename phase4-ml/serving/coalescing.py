@@ -6,7 +6,7 @@ request) would make one ``send()`` system call per message, and the peer would u
 wake up and read once per segment. This proxy collects the ``write`` calls of one pass
 and writes them together at the end of the pass (``loop.call_soon``): nothing waits for
 a later pass, and the bytes keep their order. Used by :mod:`serving.http_protocol` and
-:mod:`serving.redis_lite`.
+:mod:`serving.feature_store.redis_lite`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``fraud-feature-writer``: the gold risk profiles into the Redis feature store.
+"""``fraud-feature-writer``: the gold risk profiles into the online feature store.
 
     fraud-feature-writer                      both tables (run by Airflow after dbt)
     fraud-feature-writer --only users         one of them
@@ -6,10 +6,10 @@
 Reads ``delta.gold.mart_user_risk_profiles`` (``user_id``, ``as_of`` and every
 :data:`features.USER_FEATURES` column) and ``delta.gold.mart_terminal_risk_profiles``
 (``merchant_id``, ``as_of`` and every :data:`features.TERMINAL_FEATURES` column) through
-Trino and writes one key per user / terminal (``user_features:{user_id}``,
-``terminal_features:{merchant_id}``) as the JSON record of :mod:`features`, with
-``SET ... EX 86400`` in pipelines of ``--chunk`` commands. Each record is one value
-written by one command, so a reader sees the old vector or the new one, never a mix.
+Trino, turns each row into the contract's record (:class:`features.UserFeatures` /
+:class:`features.TerminalFeatures`) and stores them with :meth:`FeatureStore.write`
+(:mod:`serving.feature_store`: one key per user / terminal, with a TTL of
+``SERVING_FEATURE_TTL_SECONDS``, written in batches of ``--chunk``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import structlog
 
 from fraud_common.logs import configure_logging
 from fraud_contracts import features
+from serving.feature_store import Record, open_store
 from serving.settings import ServingSettings
 
 log = structlog.get_logger("serving.feature_writer")
@@ -83,69 +83,26 @@ def read_trino(sql: str, settings: ServingSettings, fetch: int = 10_000) -> Iter
         conn.close()
 
 
-def records(table: Table, rows: Iterable[Sequence[Any]]) -> Iterator[tuple[str, str]]:
-    """(Redis key, JSON value) of each row (``key, as_of, *table.columns``)."""
+def records(table: Table, rows: Iterable[Sequence[Any]]) -> Iterator[Record]:
+    """The contract's record of each row (``key, as_of, *table.columns``)."""
     for row in rows:
         ident, as_of, *values = row
-        record = table.record(str(ident), as_of, dict(zip(table.columns, values, strict=True)))
-        yield f"{table.record.KEY_PREFIX}{ident}", record.to_redis()
-
-
-def write(
-    client: redis.Redis,
-    pairs: Iterable[tuple[str, str]],
-    ttl_seconds: int,
-    prefix: str = "",
-    chunk: int = 5_000,
-) -> int:
-    """SET every (key, value) with a TTL, ``chunk`` commands per round trip; returns count."""
-    n = 0
-    pipe = client.pipeline(transaction=False)
-    pending = 0
-    for key, value in pairs:
-        pipe.set(prefix + key, value, ex=ttl_seconds)
-        pending += 1
-        if pending >= chunk:
-            pipe.execute()
-            n += pending
-            pending = 0
-    if pending:
-        pipe.execute()
-        n += pending
-    return n
-
-
-def redis_client(settings: ServingSettings) -> redis.Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        password=password,
-        socket_timeout=30,
-    )
+        yield table.record(str(ident), as_of, dict(zip(table.columns, values, strict=True)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=["users", "terminals"], help="write one table")
-    parser.add_argument("--chunk", type=int, default=5_000, help="commands per pipeline")
+    parser.add_argument("--chunk", type=int, default=5_000, help="records per round trip")
     args = parser.parse_args(argv)
     configure_logging()
     settings = ServingSettings()
-    client = redis_client(settings)
+    store = open_store(settings, chunk=args.chunk)
     for table in tables(settings):
         if args.only and table.kind != args.only:
             continue
         start = time.monotonic()
-        rows = read_trino(select_sql(table, settings), settings)
-        n = write(
-            client,
-            records(table, rows),
-            settings.feature_ttl_seconds,
-            prefix=settings.redis_key_prefix,
-            chunk=args.chunk,
-        )
+        n = store.write(records(table, read_trino(select_sql(table, settings), settings)))
         log.info(
             "feature records written",
             kind=table.kind,

@@ -5,10 +5,9 @@ headers on ``http.response.start``, the body on ``http.response.body``, i.e. two
 ``send()`` calls and, on the client, usually two wake-ups and reads.
 :class:`serving.coalescing.CoalescingTransport` gathers the writes a connection makes
 during one event-loop pass and sends them with one ``write`` at the end of the pass: the
-response leaves in the same pass, in one segment. Measured at 3,000 requests/s
-(``bench/scoring_load.py --cpu-only --cpu-rate 3000 [--http httptools]``, two runs
-each): the API's CPU per request is the same either way, the load generator's drops from
-145-152 to 132-135 µs (one read per response instead of two).
+response leaves in the same pass, in one segment, and the client reads it once. The
+comparison with uvicorn's own protocol is ``bench/scoring_load.py --cpu-only --cpu-rate
+3000 [--http httptools]`` (``SERVING_HTTP_PROTOCOL=httptools`` switches a running API).
 
 Selected with ``http="serving.http_protocol:HttpToolsProtocol"`` in uvicorn's options
 (``serving.main.SERVER_OPTIONS``); everything else is uvicorn's protocol unchanged.

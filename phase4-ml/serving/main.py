@@ -30,7 +30,13 @@ from pydantic import ValidationError
 from fraud_common.logs import configure_logging
 from fraud_contracts import features
 from serving import metrics
-from serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from serving.schemas import (
+    BATCH_MAX,
+    BatchRequest,
+    BatchResponse,
+    PredictRequest,
+    PredictResponse,
+)
 from serving.service import NotReadyError, ScoringService
 from serving.settings import ServingSettings, get_settings
 
@@ -88,9 +94,9 @@ class ScoringApp:
     body re-parsing, several middlewares) costs more CPU than the whole prediction. The
     hot path here validates the body with the **same** pydantic model
     (``PredictRequest.model_validate_json``, errors in FastAPI's 422 shape naming the
-    field), scores it and writes the orjson body. The FastAPI app keeps the route
-    declared, so ``/docs`` and ``/openapi.json`` still document it, and handles the rest
-    (batch, health, readiness, metrics, docs, lifespan).
+    field), scores it and writes the orjson body. The FastAPI app declares the route for
+    the OpenAPI document only (``/docs``, ``/openapi.json``) and handles the rest (batch,
+    health, readiness, metrics, docs, lifespan).
     """
 
     def __init__(self, api: FastAPI) -> None:
@@ -204,21 +210,19 @@ def create_app(service: ScoringService | None = None) -> ScoringApp:
         response_model=None,
         responses={200: {"model": PredictResponse}, **not_ready},
         summary="Score one transaction",
+        description="The fraud probability, risk tier and top reasons of one transaction.",
     )
-    async def predict(body: PredictRequest, svc: Service) -> Response:
-        # served by ScoringApp's fast path; kept for the OpenAPI document (and as a fallback)
-        try:
-            result = await svc.score_one(body)
-        except NotReadyError as err:
-            metrics.REQUEST_ERRORS.labels("/predict", "503").inc()
-            return _json({"detail": f"not ready: {err}"}, 503)
-        return _json(result)
+    async def predict(body: PredictRequest) -> Response:
+        """OpenAPI documentation only: :class:`ScoringApp` answers ``POST /predict`` before
+        a request reaches this app (same ``PredictRequest`` validation, same 422 body), so
+        this route puts the operation in ``/openapi.json`` and ``/docs`` and never runs."""
+        raise RuntimeError("POST /predict is answered by ScoringApp")
 
     @app.post(
         "/predict/batch",
         response_model=None,
         responses={200: {"model": BatchResponse}, **not_ready},
-        summary="Score up to 1,000 transactions in one call",
+        summary=f"Score up to {BATCH_MAX:,} transactions in one call",
     )
     async def predict_batch(body: BatchRequest, svc: Service) -> Response:
         try:
@@ -291,8 +295,8 @@ SERVER_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "date_header": False,
     # keep idle keep-alive connections longer than clients do: with uvicorn's 5 s a client
-    # reusing a connection the server is just closing gets "connection reset" (24 of
-    # 180,000 requests in the 3,000/s benchmark)
+    # reusing a connection the server is just closing gets "connection reset" (seen in
+    # bench/scoring_load.py)
     "timeout_keep_alive": 75,
     "timeout_graceful_shutdown": 10,
 }

@@ -86,8 +86,8 @@ class HotCounters:
     ``FLUSH_SECONDS`` and before each scrape of this process).
 
     In multiprocess mode every ``inc`` takes the value's lock, checks the pid and
-    writes the mmap file (~5 µs); a prediction makes three or four of them, and a
-    histogram observation two more. Here it is a dict update (a bucket search for an
+    writes the mmap file; a prediction makes three or four of them, and a histogram
+    observation two more. Here it is a dict update (a bucket search for an
     observation); a scrape lags at most ``FLUSH_SECONDS`` behind another worker.
 
     Histograms are flushed into the same per-bucket values and sum that

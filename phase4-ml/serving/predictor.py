@@ -1,10 +1,13 @@
-"""The served model: loaded from the MLflow ``production`` alias, cached on disk, hot-swapped.
+"""The served model: loaded from the MLflow production alias, cached on disk, hot-swapped.
 
-At start the predictor asks the registry which version the alias points at, checks that
-version's ``feature_fingerprint`` tag against :func:`features.fingerprint` (a model
-trained on another feature contract is refused), downloads the run artifact
-``onnx/model.onnx`` (and, for ``SERVING_SCORING_BACKEND=sklearn``, the logged
-scikit-learn/LightGBM model) into the local cache and loads it. If MLflow is down it
+The registry entries are those of :mod:`fraud_contracts.names`. At start the predictor
+asks the registry which version the alias (default
+:data:`~fraud_contracts.names.ALIAS_PRODUCTION`) points at, checks that version's
+feature fingerprint tag (:data:`~fraud_contracts.names.FEATURE_FINGERPRINT_TAG`) against
+:func:`features.fingerprint` (a model trained on another feature contract is refused),
+downloads the run artifact :data:`~fraud_contracts.names.ONNX_ARTIFACT` (and, for
+``SERVING_SCORING_BACKEND=sklearn``, the logged scikit-learn/LightGBM model, which needs
+the ``sklearn`` extra) into the local cache and loads it. If MLflow is down it
 loads the last good model from the cache instead; with neither, the API runs and says
 *not ready* (``GET /ready`` 503, ``POST /predict`` 503) until a model appears. A
 background task polls the alias and swaps in a new version when it moves.
@@ -17,7 +20,7 @@ is the model's own response, not a proxy, and it is exact for the question "whic
 transaction's values raised its score". The API computes them for transactions at or
 above ``SERVING_REASONS_MIN_TIER`` (default ``high``; ``medium`` or ``low`` widen it):
 other answers carry an empty list, which keeps the common case to a single one-row model
-call (occlusion costs one more evaluation per non-default feature, ~24x the scoring).
+call (occlusion costs one more row per feature that is not at its default).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy.typing as npt
 import structlog
 
 from fraud_contracts import features
+from fraud_contracts.names import FEATURE_FINGERPRINT_TAG, MODEL_NAME, ONNX_ARTIFACT
 from serving.onnx_model import OnnxScorer
 
 log = structlog.get_logger("serving.predictor")
@@ -43,9 +47,6 @@ log = structlog.get_logger("serving.predictor")
 # the MLflow client retries for minutes by default; an outage must not stall a start
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-
-ONNX_ARTIFACT = "onnx/model.onnx"
-FINGERPRINT_TAG = "feature_fingerprint"
 
 _DEFAULTS = np.array([features.DEFAULTS[n] for n in features.FEATURE_NAMES], dtype=np.float32)
 _N = len(features.FEATURE_NAMES)
@@ -124,7 +125,7 @@ class MlflowRegistry:
             version=str(mv.version),
             alias=alias,
             run_id=str(mv.run_id),
-            fingerprint=mv.tags.get(FINGERPRINT_TAG),
+            fingerprint=mv.tags.get(FEATURE_FINGERPRINT_TAG),
             metrics=run_metrics,
         )
 
@@ -136,8 +137,7 @@ class MlflowRegistry:
         )
         shutil.copyfile(got, dst / "model.onnx")
         if sklearn:
-            import joblib
-
+            joblib = _sklearn_backend()
             uri = f"models:/{info.name}/{info.version}"
             import mlflow.sklearn
 
@@ -181,11 +181,21 @@ class ModelCache:
         return final
 
 
+def _sklearn_backend() -> Any:
+    """joblib, or a clear error where the package's ``sklearn`` extra is not installed."""
+    try:
+        import joblib
+        import sklearn  # noqa: F401  (the logged model's own library)
+    except ImportError as err:
+        raise RuntimeError(
+            f"SERVING_SCORING_BACKEND=sklearn needs the fraud-ml[sklearn] extra: {err}"
+        ) from err
+    return joblib
+
+
 def load_scorer(path: Path, backend: str) -> Scorer:
     if backend == "sklearn":
-        import joblib
-
-        return SklearnScorer(joblib.load(path / "model.joblib"))
+        return SklearnScorer(_sklearn_backend().load(path / "model.joblib"))
     return OnnxScorer((path / "model.onnx").read_bytes())
 
 
@@ -198,7 +208,7 @@ class Predictor:
         cache: ModelCache,
         alias: str,
         backend: str = "onnx",
-        name: str = "fraud_classifier",
+        name: str = MODEL_NAME,
     ) -> None:
         self.registry = registry
         self.cache = cache

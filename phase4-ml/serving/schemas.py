@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from serving.feature_store.base import FeatureSource
+
+#: transactions per ``POST /predict/batch`` request
+BATCH_MAX: Final = 1_000
 #: identifiers: 1-64 printable ASCII characters without spaces (no control bytes reach logs/DB)
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[!-~]+$")]
 
@@ -53,7 +57,7 @@ class PredictRequest(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    transactions: list[PredictRequest] = Field(min_length=1, max_length=1_000)
+    transactions: list[PredictRequest] = Field(min_length=1, max_length=BATCH_MAX)
 
 
 class Reason(BaseModel):
@@ -70,7 +74,7 @@ class PredictResponse(BaseModel):
     risk_tier: Literal["low", "medium", "high"]
     model_version: str
     latency_ms: float
-    feature_source: Literal["redis", "fallback"]
+    feature_source: FeatureSource
     top_reasons: list[Reason]
 
 

@@ -1,4 +1,4 @@
-"""One prediction end to end: features from Redis, the model, metrics, the log row."""
+"""One prediction end to end: features from the online store, the model, metrics, the log row."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import structlog
 
 from serving import metrics, vectors
-from serving.feature_client import FeatureClient, Lookup
+from serving.feature_client import FeatureClient
+from serving.feature_store import StoredFeatures
 from serving.prediction_log import PredictionLog
 from serving.predictor import MlflowRegistry, ModelCache, Predictor, Registry
 from serving.schemas import PredictRequest
@@ -110,7 +111,7 @@ class ScoringService:
 
     # ------------------------------------------------------------------ scoring
     async def score_one(self, r: PredictRequest) -> dict[str, Any]:
-        """Score one transaction: one Redis MGET, one one-row model call (plus the reasons'
+        """Score one transaction: one feature-store read, one one-row model call (plus the reasons'
         variants for medium/high risk), O(1) hand-off to the prediction log."""
         start = time.perf_counter()
         model = self.predictor.model
@@ -160,7 +161,7 @@ class ScoringService:
         }
 
     async def score(self, requests: list[PredictRequest]) -> list[dict[str, Any]]:
-        """Score transactions (one Redis round trip and one model call for all of them)."""
+        """Score transactions (one feature-store read and one model call for all of them)."""
         if len(requests) == 1:
             return [await self.score_one(requests[0])]
         start = time.perf_counter()
@@ -217,7 +218,7 @@ class ScoringService:
         return out
 
     @staticmethod
-    def _vector(r: PredictRequest, found: Lookup, now: dt.datetime) -> list[float]:
+    def _vector(r: PredictRequest, found: StoredFeatures, now: dt.datetime) -> list[float]:
         """The model input of ``r`` (equal to ``features.to_array(build_features(...))``)."""
         return vectors.vector(
             r.amount, r.is_international, r.event_time or now, found.user, found.terminal

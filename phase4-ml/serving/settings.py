@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraud_contracts import names
+
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"SERVING_{name}")
@@ -29,7 +31,7 @@ class ServingSettings(BaseSettings):
     redis_port: int = Field(default=6379, validation_alias=_env("REDIS_PORT"))
     redis_password: SecretStr | None = Field(default=None, validation_alias=_env("REDIS_PASSWORD"))
     redis_db: int = Field(default=0, ge=0, validation_alias=_env("REDIS_DB"))
-    #: prefix before ``user_features:`` / ``terminal_features:`` (tests isolate their keys)
+    #: prefix of every feature-store key (tests isolate their keys); see serving.feature_store
     redis_key_prefix: str = ""
     redis_timeout_seconds: float = Field(
         default=0.05, gt=0, description="per-lookup socket timeout"
@@ -42,8 +44,8 @@ class ServingSettings(BaseSettings):
     mlflow_tracking_uri: str = Field(
         default="http://127.0.0.1:5000", validation_alias=_env("MLFLOW_TRACKING_URI")
     )
-    model_name: str = "fraud_classifier"
-    model_alias: str = "production"
+    model_name: str = names.MODEL_NAME
+    model_alias: str = names.ALIAS_PRODUCTION
     model_cache_dir: Path = Field(
         default=Path(".cache/fraud-api/models"),
         description="last good model, survives MLflow outages",
@@ -59,7 +61,6 @@ class ServingSettings(BaseSettings):
         default=0.3, ge=0, le=1, description="medium tier from this P(fraud)"
     )
     risk_high: float = Field(default=0.7, ge=0, le=1, description="high tier from this P(fraud)")
-    batch_max: int = Field(default=1_000, ge=1, description="POST /predict/batch size limit")
 
     # --- prediction log (Postgres database and role ``predictions``)
     postgres_host: str = Field(default="127.0.0.1", validation_alias=_env("POSTGRES_HOST"))
@@ -85,8 +86,8 @@ class ServingSettings(BaseSettings):
     trino_port: int = Field(default=8085, validation_alias=_env("TRINO_PORT"))
     trino_catalog: str = Field(default="delta", validation_alias=_env("TRINO_CATALOG"))
     trino_schema: str = "gold"
-    user_table: str = "mart_user_risk_profiles"
-    terminal_table: str = "mart_terminal_risk_profiles"
+    user_table: str = names.MART_USER_RISK_PROFILES
+    terminal_table: str = names.MART_TERMINAL_RISK_PROFILES
 
     # --- HTTP server (fraud-api)
     host: str = "127.0.0.1"

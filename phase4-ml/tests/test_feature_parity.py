@@ -1,9 +1,10 @@
 """Online/offline parity: for 1,000 users the vector the API builds from Redis equals the
 one training builds from gold for the same moment.
 
-Against the lakehouse of 30 simulated days (transforms.testing): the feature writer
-pushes the gold profiles to Redis (under a key prefix of this test), then for 1,000 users
-the API's own path (FeatureClient.lookup + ScoringService._vector) builds the vector of a
+Against the lakehouse of 30 simulated days (transforms.testing): the feature writer's
+records of the gold profiles go into the feature store (Redis, under a key prefix of this
+test), then for 1,000 users the API's own path (FeatureClient.lookup +
+ScoringService._vector) builds the vector of a
 transaction at the profiles' ``as_of``. Training's vectors come from
 ``gold.mart_fraud_features`` rows, which the phase 3 e2e tests prove equal to
 ``features.reference_features`` over bronze; so the oracle here is that same reference
@@ -20,6 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+import redis
 import trino
 
 from fraud_common.settings import PlatformSettings
@@ -27,7 +29,8 @@ from fraud_contracts import features
 from fraud_contracts.features import Event, TransactionContext, reference_features, to_ms
 from fraud_testing.lakehouse import Lakehouse
 from serving.feature_client import FeatureClient
-from serving.feature_writer import records, redis_client, select_sql, tables, write
+from serving.feature_store import RedisFeatureStore, StoredFeatures
+from serving.feature_writer import records, select_sql, tables
 from serving.schemas import PredictRequest
 from serving.service import ScoringService
 from serving.settings import ServingSettings
@@ -56,20 +59,16 @@ def test_api_vectors_from_redis_equal_the_training_definition(
         redis_password=settings.redis_password,
         redis_key_prefix=prefix,
         redis_timeout_seconds=2.0,
+        feature_ttl_seconds=600,
         trino_host=settings.trino_host,
         trino_port=settings.trino_port,
         log_enabled=False,
         mlflow_tracking_uri="",
     )
-    client = redis_client(serving)
+    store = RedisFeatureStore.from_settings(serving)
     try:
         for table in tables(serving):
-            written = write(
-                client,
-                records(table, rows(settings, select_sql(table, serving))),
-                ttl_seconds=600,
-                prefix=prefix,
-            )
+            written = store.write(records(table, rows(settings, select_sql(table, serving))))
             assert written > 0
 
         history = rows(
@@ -107,9 +106,9 @@ def test_api_vectors_from_redis_equal_the_training_definition(
             )
             for user in users
         ]
-        feature_client = FeatureClient(serving)
+        feature_client = FeatureClient(serving, store)
 
-        async def lookups() -> list[object]:
+        async def lookups() -> list[StoredFeatures]:
             try:
                 return [await feature_client.lookup(r.user_id, r.merchant_id) for r in requests]
             finally:
@@ -117,7 +116,7 @@ def test_api_vectors_from_redis_equal_the_training_definition(
 
         found = asyncio.run(lookups())
         api = np.array(
-            [ScoringService._vector(r, f, as_of) for r, f in zip(requests, found, strict=True)]  # type: ignore[arg-type]
+            [ScoringService._vector(r, f, as_of) for r, f in zip(requests, found, strict=True)]
         )
         offline = np.array(
             [
@@ -131,7 +130,7 @@ def test_api_vectors_from_redis_equal_the_training_definition(
                 for r in requests
             ]
         )
-        assert all(f.source == "redis" and f.user is not None for f in found)  # type: ignore[attr-defined]
+        assert all(f.source == "redis" and f.user is not None for f in found)
         assert api.shape == offline.shape == (USERS, len(features.FEATURE_NAMES))
         diff = np.argwhere(~np.isclose(api, offline, rtol=1e-9, atol=1e-9))
         assert diff.size == 0, [
@@ -140,6 +139,11 @@ def test_api_vectors_from_redis_equal_the_training_definition(
         ]
         assert (api[:, features.FEATURE_NAMES.index("user_tx_count_30d")] > 0).mean() > 0.5
     finally:
+        client = redis.Redis(
+            host=serving.redis_host,
+            port=serving.redis_port,
+            password=settings.redis_password.get_secret_value(),
+        )
         keys = list(client.scan_iter(match=f"{prefix}*", count=10_000))
         for i in range(0, len(keys), 10_000):
             client.delete(*keys[i : i + 10_000])

@@ -1,7 +1,8 @@
-"""Feature writer: gold rows -> Redis records the API reads back unchanged."""
+"""Feature writer: gold rows -> feature-store records the API reads back unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ import redis
 
 from fraud_common.settings import PlatformSettings
 from fraud_contracts import features
-from serving.feature_writer import records, select_sql, tables, write
+from serving.feature_store import KeyLayout, RedisFeatureStore, StoredFeatures
+from serving.feature_store.records import encode
+from serving.feature_writer import records, select_sql, tables
 from serving.settings import ServingSettings
 
 AS_OF = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -36,26 +39,38 @@ def test_select_reads_every_contract_column() -> None:
 @pytest.mark.unit
 def test_records_round_trip_through_the_contract() -> None:
     users, terminals = tables(ServingSettings())
-    key, value = next(records(users, _rows(1, features.USER_FEATURES, "U")))
-    assert key == "user_features:U00000"
-    back = features.UserFeatures.from_redis(value)
+    keys = KeyLayout("p:")
+    record = next(records(users, _rows(1, features.USER_FEATURES, "U")))
+    assert keys.of(record) == f"p:{features.UserFeatures.KEY_PREFIX}U00000"
+    back = features.UserFeatures.from_redis(encode(record))
     assert back.as_of == AS_OF
     assert [back.values[c] for c in features.USER_FEATURES] == [float(j) for j in range(8)]
-    key, value = next(records(terminals, _rows(1, features.TERMINAL_FEATURES, "M")))
-    assert key == "terminal_features:M00000"
-    assert features.TerminalFeatures.from_redis(value).values["terminal_risk_30d"] == 10.0
+    record = next(records(terminals, _rows(1, features.TERMINAL_FEATURES, "M")))
+    assert keys.of(record) == f"p:{features.TerminalFeatures.KEY_PREFIX}M00000"
+    assert keys.pair("U00000", "M00000") == (
+        f"p:{features.UserFeatures.KEY_PREFIX}U00000",
+        f"p:{features.TerminalFeatures.KEY_PREFIX}M00000",
+    )
+    assert features.TerminalFeatures.from_redis(encode(record)).values["terminal_risk_30d"] == 10.0
 
 
 @pytest.fixture
-def shared_redis(settings: PlatformSettings) -> Iterator[tuple[redis.Redis, str]]:
-    client = redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        password=settings.redis_password.get_secret_value(),
-    )
+def shared_redis(
+    settings: PlatformSettings,
+) -> Iterator[tuple[redis.Redis, RedisFeatureStore, str]]:
+    password = settings.redis_password.get_secret_value()
+    client = redis.Redis(host=settings.redis_host, port=settings.redis_port, password=password)
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    store = RedisFeatureStore(
+        settings.redis_host,
+        settings.redis_port,
+        password=password,
+        key_prefix=prefix,
+        ttl_seconds=86_400,
+        read_timeout=2.0,
+    )
     try:
-        yield client, prefix
+        yield client, store, prefix
     finally:
         keys = list(client.scan_iter(f"{prefix}*", count=1000))
         if keys:
@@ -63,22 +78,13 @@ def shared_redis(settings: PlatformSettings) -> Iterator[tuple[redis.Redis, str]
 
 
 @pytest.mark.integration
-def test_writer_round_trip_against_the_stack_redis(shared_redis: tuple[redis.Redis, str]) -> None:
-    client, prefix = shared_redis
+def test_writer_round_trip_against_the_stack_redis(
+    shared_redis: tuple[redis.Redis, RedisFeatureStore, str],
+) -> None:
+    client, store, prefix = shared_redis
     users, terminals = tables(ServingSettings())
-    n = write(
-        client,
-        records(users, _rows(12_000, features.USER_FEATURES, "U")),
-        86_400,
-        prefix=prefix,
-        chunk=5_000,
-    )
-    n += write(
-        client,
-        records(terminals, _rows(300, features.TERMINAL_FEATURES, "M")),
-        86_400,
-        prefix=prefix,
-    )
+    n = store.write(records(users, _rows(12_000, features.USER_FEATURES, "U")))
+    n += store.write(records(terminals, _rows(300, features.TERMINAL_FEATURES, "M")))
     assert n == 12_300
     assert len(list(client.scan_iter(f"{prefix}*", count=5000))) == 12_300
     ttl = client.ttl(f"{prefix}user_features:U00042")
@@ -88,7 +94,23 @@ def test_writer_round_trip_against_the_stack_redis(shared_redis: tuple[redis.Red
     record = features.UserFeatures.from_redis(raw)
     assert record.values["user_tx_count_1h"] == 11_999.0
     # rewriting replaces whole values: never a mix of two snapshots
-    write(client, records(users, [("U00042", AS_OF, *[1.0] * 8)]), 86_400, prefix=prefix)
+    store.write(records(users, [("U00042", AS_OF, *[1.0] * 8)]))
     raw = client.get(f"{prefix}user_features:U00042")
     assert raw is not None
     assert set(features.UserFeatures.from_redis(raw).values.values()) == {1.0}
+
+    # the API's read of the same store: the values of both records, in contract order
+    async def read() -> tuple[object, object, list[object]]:
+        try:
+            one = await store.read("U00042", "M00007")
+            unknown = await store.read("U99999", "M99999")
+            many = await store.read_many([("U00042", "M00007"), ("U11999", "nobody")])
+            return one, unknown, list(many)
+        finally:
+            await store.close()
+
+    one, unknown, many = asyncio.run(read())
+    assert one == StoredFeatures((1.0,) * 8, tuple(float(7 + j) for j in range(11)), "redis")
+    assert unknown == StoredFeatures(None, None, "redis")  # a miss, not a failure
+    assert many[0] == one
+    assert many[1] == StoredFeatures(tuple(float(11_999 + j) for j in range(8)), None, "redis")

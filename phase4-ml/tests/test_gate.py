@@ -9,9 +9,15 @@ from typing import Any
 import mlflow
 import pytest
 
+from fraud_contracts.names import (
+    ALIAS_PREVIOUS_PRODUCTION,
+    ALIAS_PRODUCTION,
+    ALIAS_STAGING,
+    FEATURE_FINGERPRINT_TAG,
+)
 from training import evaluate, promote, registry, train
 from training.evaluate import gate
-from training.settings import PREVIOUS_PRODUCTION, PRODUCTION, STAGING, TrainingSettings
+from training.settings import TrainingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -58,7 +64,7 @@ def test_trained_version_carries_tags_and_artifacts(local_mlflow: TrainingSettin
     v = c.get_model_version(local_mlflow.model_name, "1")
     from fraud_contracts import features
 
-    assert v.tags["feature_fingerprint"] == features.fingerprint()
+    assert v.tags[FEATURE_FINGERPRINT_TAG] == features.fingerprint()
     assert v.tags["feature_version"] == str(features.FEATURE_VERSION)
     assert v.tags["model_type"] in {"random_forest", "lightgbm"}
     assert v.tags["test_start"] == "2026-02-11" and v.tags["test_end"] == "2026-02-13"
@@ -83,11 +89,11 @@ def test_gate_threshold_with_real_scores(local_mlflow: TrainingSettings) -> None
     name = local_mlflow.model_name
     failed = evaluate.run(local_mlflow.model_copy(update={"auc_threshold": 0.999}), None, set())
     assert not failed["decision"].passed
-    assert registry.version_by_alias(c, name, STAGING) is None
+    assert registry.version_by_alias(c, name, ALIAS_STAGING) is None
     assert c.get_model_version(name, "1").tags["gate"] == "failed"
     passed = evaluate.run(local_mlflow.model_copy(update={"auc_threshold": 0.5}), None, set())
     assert passed["decision"].passed
-    assert str(registry.version_by_alias(c, name, STAGING).version) == "1"  # type: ignore[union-attr]
+    assert str(registry.version_by_alias(c, name, ALIAS_STAGING).version) == "1"  # type: ignore[union-attr]
     text = evaluate.report(passed, local_mlflow)
     assert "AUC-ROC" in text and "CP@100" in text and "Handbook random forest" in text
 
@@ -97,10 +103,10 @@ def test_promote_and_gate_against_production(
 ) -> None:
     c = registry.client(local_mlflow)
     name = local_mlflow.model_name
-    c.set_registered_model_alias(name, STAGING, "1")
+    c.set_registered_model_alias(name, ALIAS_STAGING, "1")
     moved, message = promote.promote(local_mlflow)
     assert moved and "version 1 is now in production" in message
-    assert str(registry.version_by_alias(c, name, PRODUCTION).version) == "1"  # type: ignore[union-attr]
+    assert str(registry.version_by_alias(c, name, ALIAS_PRODUCTION).version) == "1"  # type: ignore[union-attr]
     moved, message = promote.promote(local_mlflow)  # idempotent
     assert not moved and "nothing staged" in message
 
@@ -122,14 +128,14 @@ def test_promote_and_gate_against_production(
     lenient = local_mlflow.model_copy(update={"auc_threshold": 0.9})
     worse = evaluate.run(lenient, v2.version, set())
     assert not worse["decision"].passed and worse["production_scores"] == fake["1"]
-    assert registry.version_by_alias(c, name, STAGING) is None
+    assert registry.version_by_alias(c, name, ALIAS_STAGING) is None
 
     fake["2"]["average_precision"] = 0.85
     better = evaluate.run(lenient, v2.version, set())
     assert better["decision"].passed
     moved, _ = promote.promote(local_mlflow)
     assert moved
-    assert str(registry.version_by_alias(c, name, PRODUCTION).version) == str(v2.version)  # type: ignore[union-attr]
-    assert str(registry.version_by_alias(c, name, PREVIOUS_PRODUCTION).version) == "1"  # type: ignore[union-attr]
+    assert str(registry.version_by_alias(c, name, ALIAS_PRODUCTION).version) == str(v2.version)  # type: ignore[union-attr]
+    assert str(registry.version_by_alias(c, name, ALIAS_PREVIOUS_PRODUCTION).version) == "1"  # type: ignore[union-attr]
     assert c.get_model_version(name, v2.version).tags["previous_production_version"] == "1"
-    assert registry.version_by_alias(c, name, STAGING) is None
+    assert registry.version_by_alias(c, name, ALIAS_STAGING) is None

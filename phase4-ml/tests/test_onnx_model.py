@@ -11,7 +11,8 @@ from lightgbm import LGBMClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from fraud_contracts.features import FEATURE_NAMES
-from serving.onnx_model import OnnxScorer, convert
+from serving.onnx_model import INPUT_NAME, OnnxScorer
+from training.export import convert
 
 pytestmark = pytest.mark.unit
 
@@ -66,4 +67,4 @@ def test_scorer_checks_width_and_input_name() -> None:
     scorer = OnnxScorer(convert(model, N))
     with pytest.raises(ValueError, match="expected 24 features"):
         scorer.predict_proba(np.zeros((1, N - 1), dtype=np.float32))
-    assert scorer.session.get_inputs()[0].name == "features"
+    assert scorer.session.get_inputs()[0].name == INPUT_NAME

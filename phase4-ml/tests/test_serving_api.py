@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import requests
 
-from fraud_contracts import features
+from fraud_contracts import features, names
 from fraud_testing.serving import ApiThread, free_port, seed_cache, train_model
 from serving.main import create_app
 from serving.predictor import ModelCache, Predictor
+from serving.schemas import BATCH_MAX
 from serving.service import ScoringService
 from serving.settings import ServingSettings
 
@@ -129,7 +130,7 @@ def test_ready_model_and_metrics(api: str) -> None:
     assert ready.json()["redis_breaker"] == "open"
     model = requests.get(f"{api}/model", timeout=5).json()
     assert model["fingerprint"] == features.fingerprint() == model["feature_contract"]
-    assert model["version"] == "1" and model["alias"] == "production"
+    assert model["version"] == "1" and model["alias"] == names.ALIAS_PRODUCTION
     text = requests.get(f"{api}/metrics", timeout=5).text
     for name in (
         "fraud_predictions_total",
@@ -143,6 +144,10 @@ def test_ready_model_and_metrics(api: str) -> None:
     ):
         assert name in text, name
     assert requests.get(f"{api}/docs", timeout=5).status_code == 200
+    openapi = requests.get(f"{api}/openapi.json", timeout=5).json()
+    assert {"/predict", "/predict/batch"} <= set(openapi["paths"])  # documented
+    batch = openapi["components"]["schemas"]["BatchRequest"]["properties"]["transactions"]
+    assert batch["maxItems"] == BATCH_MAX
 
 
 def test_not_ready_without_a_model(tmp_path: Path) -> None:
@@ -156,7 +161,9 @@ def test_not_ready_without_a_model(tmp_path: Path) -> None:
 
 def test_model_of_another_feature_contract_is_refused(model: Any, tmp_path: Path) -> None:
     seed_cache(tmp_path / "models", model, fingerprint="0000000000000000")
-    predictor = Predictor(None, ModelCache(tmp_path / "models", "fraud_classifier"), "production")
+    predictor = Predictor(
+        None, ModelCache(tmp_path / "models", names.MODEL_NAME), names.ALIAS_PRODUCTION
+    )
     assert predictor.refresh() is False
     assert not predictor.ready
     assert "fingerprint" in (predictor.last_error or "")
@@ -164,7 +171,9 @@ def test_model_of_another_feature_contract_is_refused(model: Any, tmp_path: Path
 
 def test_reasons_are_occlusion_deltas(model: Any, tmp_path: Path) -> None:
     seed_cache(tmp_path / "models", model)
-    predictor = Predictor(None, ModelCache(tmp_path / "models", "fraud_classifier"), "production")
+    predictor = Predictor(
+        None, ModelCache(tmp_path / "models", names.MODEL_NAME), names.ALIAS_PRODUCTION
+    )
     predictor.refresh()
     from fraud_testing.serving import synthetic_data
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 import requests
 
 from fraud_contracts import features
@@ -30,6 +29,7 @@ from fraud_testing.serving import (
     seed_cache,
     train_model,
 )
+from serving.feature_store import RedisFeatureStore
 from serving.main import create_app
 from serving.service import ScoringService
 from serving.settings import ServingSettings
@@ -78,9 +78,8 @@ def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterat
         log_retry_seconds=1.0,
     )
     now = dt.datetime.now(dt.UTC)
-    client = redis.Redis(port=r.port, password=r.password)
     values = {n: 1.0 for n in features.USER_FEATURES}
-    client.set("user_features:U000001", features.UserFeatures("U000001", now, values).to_redis())
+    RedisFeatureStore.from_settings(settings).write([features.UserFeatures("U000001", now, values)])
     with ApiThread(create_app(ScoringService(settings))) as server:
         yield server
 

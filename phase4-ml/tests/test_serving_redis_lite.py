@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from fraud_testing.serving import RedisProcess
 from serving.coalescing import CoalescingTransport
-from serving.redis_lite import LiteRedis
+from serving.feature_store.redis_lite import LiteRedis
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,5 @@
-"""The scoring path's fast vector (serving.vectors) equals the feature contract exactly."""
+"""The scoring path's fast record parser (serving.feature_store.records) and vector
+(serving.vectors) equal the feature contract exactly."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from fraud_contracts import features
 from serving import vectors
+from serving.feature_store.records import parse_terminal, parse_user
 from serving.prediction_log import copy_binary
 
 pytestmark = pytest.mark.unit
@@ -62,8 +64,8 @@ def test_vector_equals_build_features_to_array() -> None:
             amount,
             intl,
             event_time,
-            vectors.parse_user(user_raw.encode()) if user_raw else None,
-            vectors.parse_terminal(terminal_raw) if terminal_raw else None,
+            parse_user(user_raw.encode()) if user_raw else None,
+            parse_terminal(terminal_raw) if terminal_raw else None,
         )
         assert got == expected, (i, got, expected)
 
@@ -85,13 +87,13 @@ def test_records_the_contract_refuses_are_refused() -> None:
         with pytest.raises((ValueError, KeyError, TypeError)):
             features.UserFeatures.from_redis(raw)
         with pytest.raises((ValueError, KeyError, TypeError)):
-            vectors.parse_user(raw)
+            parse_user(raw)
     with pytest.raises(ValueError):
-        vectors.parse_user(b"{not json")
+        parse_user(b"{not json")
     # json (not orjson) accepts NaN: the contract's parser decides, as before
     nan = json.dumps(good | {"user_avg_amount_7d": float("nan")})
     position = features.USER_FEATURES.index("user_avg_amount_7d")
-    assert str(vectors.parse_user(nan)[position]) == "nan"
+    assert str(parse_user(nan)[position]) == "nan"
 
 
 def test_copy_binary_frames_rows_and_treats_replayed_rows_alike() -> None:

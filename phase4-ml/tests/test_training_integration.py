@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
+from fraud_contracts.names import ALIAS_PRODUCTION, ONNX_ARTIFACT
 from fraud_testing.lakehouse import Lakehouse
 from training import evaluate, promote, registry, train
-from training.settings import PRODUCTION, TrainingSettings
+from training.settings import TrainingSettings
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def test_train_evaluate_promote_on_30_simulated_days(
         parent = c.get_run(run.data.tags["mlflow.parentRunId"])
         metrics = parent.data.metrics
         assert metrics["lightgbm.average_precision"] > metrics["random_forest.average_precision"]
-        assert {a.path for a in c.list_artifacts(v.run_id, "onnx")} == {"onnx/model.onnx"}
+        assert {a.path for a in c.list_artifacts(v.run_id, "onnx")} == {ONNX_ARTIFACT}
 
         assert evaluate.main(common) == 0
         out = capsys.readouterr().out
@@ -72,7 +73,7 @@ def test_train_evaluate_promote_on_30_simulated_days(
 
         assert promote.main(common) == 0
         assert "is now in production" in capsys.readouterr().out
-        assert str(registry.version_by_alias(c, name, PRODUCTION).version) == str(v.version)  # type: ignore[union-attr]
+        assert str(registry.version_by_alias(c, name, ALIAS_PRODUCTION).version) == str(v.version)  # type: ignore[union-attr]
         assert promote.main(common) == 0
         assert "nothing staged" in capsys.readouterr().out
     finally:

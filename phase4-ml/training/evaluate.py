@@ -1,15 +1,16 @@
-"""``fraud-evaluate``: score a model version on its test window; the gate sets ``staging``.
+"""``fraud-evaluate``: score a model version on its test window; the gate sets staging.
 
-    fraud-evaluate                        the latest version of fraud_classifier
+    fraud-evaluate                        the latest version of the registered model
     fraud-evaluate --version 3 --auc-threshold 0.85
 
 The test window is the version's own (its ``test_start``/``test_end`` tags); the data is
 rebuilt from the same source (the simulator with the version's recorded seed and dates,
-or the gold mart). The current ``production`` version is scored on the very same rows.
-Gate: the candidate gets alias ``staging`` when its AUC >= the threshold (default 0.90,
+or the gold mart). The current production version is scored on the very same rows. Gate:
+the candidate gets the staging alias when its AUC >= the threshold (default 0.90,
 ``TRAINING_AUC_THRESHOLD``) and neither its AUC nor its average precision is below
 production's (minus ``--tolerance``). Prints AUC, AP and CP@100 next to the Handbook's
-published baselines. Exit status: 0 when the gate passed, 1 when it did not.
+published baselines. Exit status: 0 when the gate passed, 1 when it did not. The aliases
+are those of :mod:`fraud_contracts.names`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import structlog
 from mlflow.entities.model_registry import ModelVersion
 
 from fraud_common.logs import configure_logging
-from fraud_contracts import features
+from fraud_contracts import features, names
 from training import data, registry
 from training.metrics import HANDBOOK_BASELINES, evaluate, table
-from training.settings import PRODUCTION, STAGING, TrainingSettings
+from training.settings import TrainingSettings
 from training.split import Window, apply
 
 log = structlog.get_logger("evaluate")
@@ -91,7 +92,7 @@ def run(settings: TrainingSettings, version: str | None, explicit: set[str]) -> 
     c = registry.client(settings)
     name = settings.model_name
     candidate = registry.get_version(c, name, version)
-    fingerprint = candidate.tags.get("feature_fingerprint")
+    fingerprint = candidate.tags.get(names.FEATURE_FINGERPRINT_TAG)
     if fingerprint != features.fingerprint():
         raise ValueError(
             f"version {candidate.version} was trained with feature fingerprint {fingerprint}, "
@@ -99,7 +100,7 @@ def run(settings: TrainingSettings, version: str | None, explicit: set[str]) -> 
         )
     test = test_frame(candidate, settings, explicit)
     scores = score(name, candidate, test, settings.top_k)
-    production = registry.version_by_alias(c, name, PRODUCTION)
+    production = registry.version_by_alias(c, name, names.ALIAS_PRODUCTION)
     prod_scores = None
     if production is not None and str(production.version) != str(candidate.version):
         prod_scores = score(name, production, test, settings.top_k)
@@ -115,7 +116,7 @@ def run(settings: TrainingSettings, version: str | None, explicit: set[str]) -> 
     if decision.passed and (
         production is None or str(production.version) != str(candidate.version)
     ):
-        c.set_registered_model_alias(name, STAGING, candidate.version)
+        c.set_registered_model_alias(name, names.ALIAS_STAGING, candidate.version)
     log.info(
         "evaluated",
         version=candidate.version,
@@ -127,7 +128,7 @@ def run(settings: TrainingSettings, version: str | None, explicit: set[str]) -> 
     return {
         "version": candidate.version,
         "scores": scores,
-        "production": production.version if production else None,
+        "production_version": production.version if production else None,
         "production_scores": prod_scores,
         "decision": decision,
         "is_production": production is not None
@@ -138,14 +139,15 @@ def run(settings: TrainingSettings, version: str | None, explicit: set[str]) -> 
 def report(result: dict[str, Any], settings: TrainingSettings) -> str:
     rows = {f"{settings.model_name} v{result['version']}": result["scores"]}
     if result["production_scores"] is not None:
-        rows[f"production (v{result['production']})"] = result["production_scores"]
+        rows[f"production (v{result['production_version']})"] = result["production_scores"]
     rows.update(HANDBOOK_BASELINES)
     decision: Decision = result["decision"]
     if result["is_production"]:
         verdict = f"version {result['version']} is already in production"
     elif decision.passed:
         verdict = (
-            f"gate PASSED: alias '{STAGING}' -> version {result['version']}; next: fraud-promote"
+            f"gate PASSED: alias '{names.ALIAS_STAGING}' -> version {result['version']}; "
+            "next: fraud-promote"
         )
     else:
         verdict = "gate FAILED: " + "; ".join(decision.reasons)

@@ -1,8 +1,22 @@
 """ONNX export of a trained model, checked against the model itself before it is logged.
 
-The conversion is the scoring API's own (:func:`serving.onnx_model.convert`); this module
-only holds training to it: the compiled model must give the same probabilities as
-``predict_proba`` on the test set, within :data:`TOLERANCE`, or training fails.
+:func:`convert` compiles a fitted scikit-learn ``RandomForestClassifier`` /
+``HistGradientBoostingClassifier`` (or any classifier skl2onnx knows) or a LightGBM
+``LGBMClassifier`` into an ONNX model with one float32 input
+(:data:`serving.onnx_model.INPUT_NAME`) of shape ``[None, n_features]`` and a plain
+probability tensor (no ZipMap): the model the scoring API runs with
+:class:`serving.onnx_model.OnnxScorer`. :func:`to_onnx` holds training to it: the compiled
+model must give the same probabilities as ``predict_proba`` on the test set, within
+:data:`TOLERANCE`, or training fails. Training logs the bytes at
+:data:`fraud_contracts.names.ONNX_ARTIFACT` of the model's run.
+
+Parity: scikit-learn trees cast inputs to float32 before comparing them with their
+thresholds (which are float32 midpoints), so the compiled model agrees with
+``predict_proba(X.astype(float32))``. A forest's probability is a mean of many leaf
+fractions, and summing them in float32 loses precision with a few hundred trees; so where
+skl2onnx supports it (random forests) the ensemble is converted in double precision behind
+a float32 -> float64 ``Cast`` of the input. Boosted models (sum of leaf values, then a
+sigmoid) are converted in float32.
 """
 
 from __future__ import annotations
@@ -13,15 +27,79 @@ import numpy as np
 import pandas as pd
 
 from fraud_contracts import features
-from serving.onnx_model import INPUT_NAME, OnnxScorer, convert
+from serving.onnx_model import INPUT_NAME, OnnxScorer
 
 TOLERANCE: Final = 1e-6
-#: Where the ONNX model is logged in the model's MLflow run (the API downloads it there).
-ARTIFACT_PATH: Final = "onnx/model.onnx"
+#: opsets: ONNX 17 and ai.onnx.ml 3 (double-precision tree attributes), both in ORT 1.2x+.
+TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
+#: models whose skl2onnx converter builds a consistent double-precision graph
+_DOUBLE_PRECISION: Final = frozenset({"RandomForestClassifier", "ExtraTreesClassifier"})
+
+_lightgbm_registered = False
 
 
 class OnnxParityError(AssertionError):
     """The compiled model disagrees with the trained one."""
+
+
+def _register_lightgbm() -> None:
+    """Teach skl2onnx the LightGBM converter of onnxmltools (once)."""
+    global _lightgbm_registered
+    if _lightgbm_registered:
+        return
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    _lightgbm_registered = True
+
+
+def convert(model: Any, n_features: int) -> bytes:
+    """The serialized ONNX model of a fitted binary classifier."""
+    from skl2onnx import to_onnx as skl2onnx_convert
+    from skl2onnx.common.data_types import FloatTensorType
+
+    if type(model).__module__.startswith("lightgbm"):
+        _register_lightgbm()
+    if type(model).__name__ in _DOUBLE_PRECISION:
+        return _convert_double(model, n_features)
+    onx = skl2onnx_convert(
+        model,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+        options={id(model): {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    return bytes(onx.SerializeToString())
+
+
+def _convert_double(model: Any, n_features: int) -> bytes:
+    """Convert with a float64 input, then put a float32 input and a Cast in front."""
+    from onnx import TensorProto, helper
+    from skl2onnx import to_onnx as skl2onnx_convert
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    inner = f"{INPUT_NAME}_float64"
+    onx = skl2onnx_convert(
+        model,
+        initial_types=[(inner, DoubleTensorType([None, n_features]))],
+        options={id(model): {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    graph = onx.graph
+    graph.node.insert(0, helper.make_node("Cast", [INPUT_NAME], [inner], to=TensorProto.DOUBLE))
+    del graph.input[:]
+    graph.input.append(
+        helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, n_features])
+    )
+    return bytes(onx.SerializeToString())
 
 
 def to_onnx(model: Any, x: pd.DataFrame) -> tuple[bytes, float]:
@@ -30,9 +108,7 @@ def to_onnx(model: Any, x: pd.DataFrame) -> tuple[bytes, float]:
     Raises :class:`OnnxParityError` above :data:`TOLERANCE`.
     """
     onnx_bytes = convert(model, len(features.FEATURE_NAMES))
-    scorer = OnnxScorer(onnx_bytes)
-    if scorer.session.get_inputs()[0].name != INPUT_NAME:
-        raise OnnxParityError(f"ONNX input is not named {INPUT_NAME!r}")
+    scorer = OnnxScorer(onnx_bytes)  # refuses a model whose input is not INPUT_NAME
     expected = np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
     got = scorer.predict_proba(x.to_numpy(np.float32))
     diff = float(np.max(np.abs(expected - got))) if len(x) else 0.0

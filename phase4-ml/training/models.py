@@ -1,11 +1,10 @@
 """The candidate models: a RandomForest baseline and gradient-boosted trees (LightGBM).
 
-Both handle the ~1 % fraud rate by re-weighting the classes (RandomForest: balanced per
-bootstrap sample; LightGBM: ``scale_pos_weight``, 3 by default — full re-weighting
-(genuine/fraud, ~100) measurably blurred the top of the ranking, where investigators
-look, on 30 simulated days). Both are seeded and deterministic: same data and settings,
-same model. LightGBM runs on one thread: OpenMP threads spinning on a busy 2-core
-machine made a 5 s fit take minutes.
+Both handle the rare fraud class by re-weighting the classes (RandomForest: balanced per
+bootstrap sample; LightGBM: ``scale_pos_weight``, 3 by default, a partial re-weighting:
+the full genuine/fraud ratio blurs the top of the ranking, where investigators look).
+Both are seeded and deterministic: same data and settings, same model. LightGBM runs on
+one thread (OpenMP threads spinning on a busy machine slow a fit down instead of up).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
 
 
 def requirements(kind: str) -> list[str]:
-    """Pinned packages a logged model needs (explicit: MLflow's inference takes ~15 s)."""
+    """Pinned packages a logged model needs (explicit: MLflow's own inference is slow)."""
     names = ["scikit-learn", "numpy", "pandas", "skops"] + (
         ["lightgbm"] if kind == LIGHTGBM else []
     )

@@ -14,11 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The registered model every stage works on, and its aliases (never the deprecated stages).
-MODEL_NAME = "fraud_classifier"
-STAGING = "staging"
-PRODUCTION = "production"
-PREVIOUS_PRODUCTION = "previous_production"
+from fraud_contracts import names
 
 
 def _env(name: str) -> AliasChoices:
@@ -34,7 +30,8 @@ class TrainingSettings(BaseSettings):
         "http://127.0.0.1:5000", validation_alias=_env("MLFLOW_TRACKING_URI")
     )
     experiment: str = "fraud-detection"
-    model_name: str = MODEL_NAME
+    #: the registered model every stage works on (its aliases: fraud_contracts.names)
+    model_name: str = names.MODEL_NAME
 
     # ---------------------------------------------------------------- data
     source: Literal["trino", "simulator"] = "trino"

@@ -7,11 +7,12 @@ Split: the Handbook protocol (training/split.py). Models: a RandomForest baselin
 LightGBM (training/models.py). Each gets a nested MLflow run with its parameters, test
 metrics (AUC-ROC, average precision, Card Precision@100, Brier), the feature contract
 (``features.json``) and its fingerprint, ROC / PR / reliability / importance figures, the
-model with signature and input example, and its ONNX export at ``onnx/model.onnx``
-(checked equal to ``predict_proba`` within 1e-6). The better one by average precision
-is registered as ``fraud_classifier`` with tags ``feature_fingerprint``,
-``feature_version``, ``model_type`` and the split windows. Promotion is
-``fraud-evaluate`` (gate -> alias ``staging``) and ``fraud-promote``.
+model with signature and input example, and its ONNX export (checked equal to
+``predict_proba`` within 1e-6, training/export.py). The better one by average precision
+is registered with the feature fingerprint, ``feature_version``, ``model_type`` and the
+split windows as tags. The registry entries (model name, ONNX artifact path, fingerprint
+tag, aliases) are those of :mod:`fraud_contracts.names`, which the API reads by. Promotion
+is ``fraud-evaluate`` (gate -> staging alias) and ``fraud-promote``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import structlog
 from mlflow.models import infer_signature
 
 from fraud_common.logs import configure_logging
-from fraud_contracts import features
+from fraud_contracts import features, names
 from training import data, export, models, plots, registry
 from training.metrics import HANDBOOK_BASELINES, Scores, evaluate, table
 from training.settings import TrainingSettings
@@ -80,7 +81,7 @@ def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings
         mlflow.set_tags(
             {
                 "model_type": candidate.kind,
-                "feature_fingerprint": features.fingerprint(),
+                names.FEATURE_FINGERPRINT_TAG: features.fingerprint(),
                 "feature_version": str(features.FEATURE_VERSION),
                 **sp.window.as_tags(),
             }
@@ -102,7 +103,7 @@ def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.onnx"
             path.write_bytes(onnx_bytes)
-            mlflow.log_artifact(str(path), artifact_path=str(Path(export.ARTIFACT_PATH).parent))
+            mlflow.log_artifact(str(path), artifact_path=str(Path(names.ONNX_ARTIFACT).parent))
         example = x_test.head(5)
         signature = infer_signature(example, candidate.model.predict_proba(example))
         info = mlflow.sklearn.log_model(
@@ -158,7 +159,7 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
     tags = data_tags(settings, frame["event_date"].min())
     with mlflow.start_run(run_name="train") as parent:
         mlflow.set_tags(
-            {"feature_fingerprint": features.fingerprint(), **tags, **sp.window.as_tags()}
+            {names.FEATURE_FINGERPRINT_TAG: features.fingerprint(), **tags, **sp.window.as_tags()}
         )
         mlflow.log_params(
             {
@@ -185,10 +186,10 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
 
     version = mlflow.register_model(best.model_uri, settings.model_name, tags={})
     version_tags = {
-        "feature_fingerprint": features.fingerprint(),
+        names.FEATURE_FINGERPRINT_TAG: features.fingerprint(),
         "feature_version": str(features.FEATURE_VERSION),
         "model_type": best.candidate.kind,
-        "onnx_artifact": export.ARTIFACT_PATH,
+        "onnx_artifact": names.ONNX_ARTIFACT,
         "training_run_id": parent_id,
         **{f"test_{k}": f"{v:.6f}" for k, v in best.scores.headline().items()},
         **sp.window.as_tags(),
@@ -201,7 +202,7 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
         version.version,
         description=f"{best.candidate.kind} trained {sp.window.train_start}..{sp.window.train_end} "
         f"(exclusive), tested {sp.window.test_start}..{sp.window.test_end}; "
-        f"ONNX at runs:/{best.run_id}/{export.ARTIFACT_PATH}",
+        f"ONNX at runs:/{best.run_id}/{names.ONNX_ARTIFACT}",
     )
     seconds = time.monotonic() - began
     log.info(

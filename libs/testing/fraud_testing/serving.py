@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fraud_contracts import features
-from serving.onnx_model import convert
+from fraud_contracts import features, names
 from serving.predictor import ModelCache, ModelInfo
+from training.export import convert
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -77,7 +77,7 @@ def seed_cache(
     cache_dir: Path,
     model: Any,
     version: str = "1",
-    name: str = "fraud_classifier",
+    name: str = names.MODEL_NAME,
     fingerprint: str | None = None,
 ) -> ModelInfo:
     """Put ``model`` (ONNX + joblib) into the API's local model cache as ``version``."""
@@ -86,7 +86,7 @@ def seed_cache(
     info = ModelInfo(
         name=name,
         version=version,
-        alias="production",
+        alias=names.ALIAS_PRODUCTION,
         run_id="local",
         fingerprint=fingerprint or features.fingerprint(),
         metrics={},
