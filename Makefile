@@ -1,6 +1,7 @@
 # Fraud Detection Analytics Platform
 #
-#   make local-up        fresh machine: install everything, start the native stack
+#   make demo            fresh machine: install, start, backfill, train, serve live traffic
+#   make local-up        install everything, start the native stack
 #   make test            install, start what the tests need, run unit+integration+e2e, stop
 #   make up              Docker users: the whole platform with docker compose
 #
@@ -38,6 +39,10 @@ install: ## install the Python environment from uv.lock and Airflow's own (idemp
 .PHONY: local-up
 local-up: init install ## start the native stack (no Docker) and print its URLs
 	@$(STACK) up core
+
+.PHONY: demo
+demo: init install ## the whole lifecycle natively: history, pipeline, training, live scoring (DEMO_DAYS, DEMO_TPS)
+	@$(VENV)/bin/fraud-demo $(if $(DEMO_DAYS),--days $(DEMO_DAYS),) $(if $(DEMO_TPS),--tps $(DEMO_TPS),)
 
 .PHONY: local-down
 local-down: ## stop every process the native stack started

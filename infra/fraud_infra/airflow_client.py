@@ -1,7 +1,8 @@
-"""A small client of Airflow 3's REST API (``/api/v2``) for the tests.
+"""A small client of Airflow 3's REST API (``/api/v2``), for ``make demo`` and the tests.
 
 Logs in with the admin from ``.env`` (``POST /auth/token``), triggers DAG runs, polls
-their state and fetches task logs, so a failed run can be explained in the test output.
+their state and fetches task logs, so that a failed run can be explained where it is
+reported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ import requests
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
 
-class AirflowRunTimeoutError(AssertionError):
+class AirflowError(RuntimeError):
+    """Airflow answered with an error (the message has the method, path and answer)."""
+
+
+class AirflowRunTimeoutError(AirflowError):
     """The DAG run did not finish in time."""
 
 
@@ -47,7 +52,7 @@ class AirflowClient:
                 method, f"{self.base_url}/api/v2{path}", timeout=self.timeout, **kwargs
             )
         if resp.status_code >= 400:
-            raise AssertionError(f"{method} {path}: HTTP {resp.status_code}: {resp.text[:500]}")
+            raise AirflowError(f"{method} {path}: HTTP {resp.status_code}: {resp.text[:500]}")
         return resp.json() if resp.content else None
 
     # ------------------------------------------------------------------ DAGs and runs

@@ -12,14 +12,17 @@ import yaml
 
 from fraud_infra.envfiles import parse_env_file
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
-    """Substitute ``${VAR}``; an unknown variable is an error, never an empty string."""
+    """Substitute ``${VAR}`` and ``${VAR:-default}`` (compose's syntax); an unknown
+    variable without a default is an error, never an empty string."""
 
     def sub(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, default = match.group(1), match.group(2)
+        if name not in env and default is not None:
+            return default
         if name not in env:
             raise KeyError(f"variable ${{{name}}} is not defined (versions.env, .env or stack)")
         return env[name]

@@ -29,6 +29,7 @@ PHASE_PACKAGES = {
 }
 
 LOWER_LAYERS = {
+    "fraud_infra": "infra/fraud_infra",
     "fraud_contracts": "libs/contracts/fraud_contracts",
     "fraud_common": "libs/common/fraud_common",
 }
@@ -64,6 +65,7 @@ def test_the_tree_keeps_every_contract() -> None:
         ("transforms", "import fraud_testing.lakehouse", "Phases import neither the launcher"),
         ("fraud_contracts", "import fraud_common.settings", "Layers:"),
         ("fraud_common", "import serving.main", "Contracts, common library and simulator"),
+        ("fraud_infra", "import transforms.dbt", "The launcher starts the phases"),
     ],
 )
 def test_a_planted_forbidden_import_fails_the_check(

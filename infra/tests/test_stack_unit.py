@@ -38,6 +38,7 @@ def svc(name: str, *deps: str, ports: tuple[int, ...] = ()) -> Service:
 
 def test_expand_substitutes_and_refuses_unknown_variables() -> None:
     assert expand("${STATE}/x-${REPO}", ENV) == "/s/x-/r"
+    assert expand("${NOPE:-42}/${STATE:-unused}", ENV) == "42//s"
     with pytest.raises(KeyError, match="NOPE"):
         expand("${NOPE}", ENV)
 
@@ -117,3 +118,21 @@ def test_example_env_has_no_usable_default_secret() -> None:
     for key, value in example.items():
         if any(word in key for word in ("PASSWORD", "SECRET", "FERNET", "ACCESS_KEY")):
             assert value == "", f"{key} has a default value in .env.example"
+
+
+def test_platform_settings_read_dotenv_under_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fraud_common.settings import PlatformSettings
+
+    for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "S3_ACCESS_KEY=from-dotenv\nS3_SECRET_KEY=s\nPOSTGRES_PASSWORD=p\nREDIS_PASSWORD=r\n"
+        "S3_BUCKET=dotenv-bucket\n"
+    )
+    monkeypatch.setenv("S3_BUCKET", "env-bucket")
+    settings = PlatformSettings()  # type: ignore[call-arg]
+    assert settings.s3_access_key.get_secret_value() == "from-dotenv"
+    assert settings.s3_bucket == "env-bucket"  # the process environment wins

@@ -27,7 +27,11 @@ class StreamingSettings(BaseSettings):
     """Everything the bronze writer and the maintenance job read from the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STREAMING_", extra="ignore", case_sensitive=False, populate_by_name=True
+        env_prefix="STREAMING_",
+        env_file=".env",  # the repository's (make init), under the process environment
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
     )
 
     # ---------------------------------------------------------------- platform-wide

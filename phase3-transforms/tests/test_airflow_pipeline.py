@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from airflow_rest import AirflowClient
 
+from fraud_infra.airflow_client import AirflowClient
 from fraud_infra.stack import Stack, StackError
 from fraud_testing.lakehouse import Lakehouse
 

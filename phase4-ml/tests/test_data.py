@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import socket
 from collections import defaultdict
 
 import pandas as pd
 import pytest
 
 from fraud_contracts import features
-from training import data
+from training import data, train
+from training.settings import TrainingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +88,18 @@ def test_labels_known_at_hides_labels_reported_later() -> None:
     late = full["event_time"] >= known_at - dt.timedelta(days=1)
     assert frame.loc[late, "is_fraud"].sum() == 0 < full.loc[late, "is_fraud"].sum()
     assert (frame.loc[~late, "is_fraud"] == full.loc[~late, "is_fraud"]).all()
+
+
+def test_trino_that_does_not_answer_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = TrainingSettings(source="trino", trino_port=port)
+    with pytest.raises(data.MissingDataError, match=f"127.0.0.1:{port} did not answer"):
+        data.from_trino(settings)
+    monkeypatch.setenv("TRINO_PORT", str(port))
+    assert train.main(["--source", "trino"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fraud-train: ") and "Traceback" not in err

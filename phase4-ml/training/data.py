@@ -271,9 +271,14 @@ def build_frame(
     return frame.sort_values(["event_time", "transaction_id"], kind="stable").reset_index(drop=True)
 
 
+class MissingDataError(RuntimeError):
+    """The training data is not there; the message says what provides it."""
+
+
 def from_trino(settings: TrainingSettings) -> pd.DataFrame:
     """``gold.mart_fraud_features`` through Trino, in event-time order."""
     import trino
+    import trino.exceptions
 
     t0 = time.monotonic()
     conn = trino.dbapi.connect(  # type: ignore[no-untyped-call]
@@ -288,6 +293,18 @@ def from_trino(settings: TrainingSettings) -> pd.DataFrame:
         cur = conn.cursor()
         cur.execute(query)
         rows = cur.fetchall()
+    except trino.exceptions.TrinoUserError as err:
+        if err.error_name in {"TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND"}:
+            raise MissingDataError(
+                f"{settings.table} does not exist yet: build the gold layer first "
+                "(`make demo`, or `fraud-dbt build` once bronze holds data)"
+            ) from err
+        raise
+    except (trino.exceptions.HttpError, trino.exceptions.TrinoConnectionError) as err:
+        raise MissingDataError(
+            f"Trino at {settings.trino_host}:{settings.trino_port} did not answer ({err}): "
+            "start it with `make local-up`"
+        ) from err
     finally:
         conn.close()
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

@@ -18,6 +18,7 @@ is ``fraud-evaluate`` (gate -> staging alias) and ``fraud-promote``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -193,6 +194,7 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
         "training_run_id": parent_id,
         **{f"test_{k}": f"{v:.6f}" for k, v in best.scores.headline().items()},
         **sp.window.as_tags(),
+        **reference_tags(),
         **tags,
     }
     for key, value in version_tags.items():
@@ -239,10 +241,27 @@ def parse_args(argv: list[str] | None) -> dict[str, Any]:
     return registry.present(p.parse_args(argv))
 
 
+def reference_tags() -> dict[str, str]:
+    """The Handbook's published figures, as version tags (``reference.<row>``) so that
+    whoever shows the model's metrics can show them beside, labelled with their protocol."""
+    return {
+        "reference." + re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_"): (
+            f"AUC {m['auc']:.3f}, AP {m['average_precision']:.3f}, "
+            f"CP@100 {m['card_precision_at_100']:.3f} (published; the Handbook's data and "
+            "protocol, 7-day label delay)"
+        )
+        for row, m in HANDBOOK_BASELINES.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     settings = TrainingSettings(**parse_args(argv))
-    summary = run(settings)
+    try:
+        summary = run(settings)
+    except data.MissingDataError as err:
+        sys.stderr.write(f"fraud-train: {err}\n")
+        return 2
     rows = {f"{kind} (this run)": r.scores.headline() for kind, r in summary["results"].items()}
     rows.update(HANDBOOK_BASELINES)
     sys.stdout.write(

@@ -24,7 +24,9 @@ S3_ENDPOINT_URL = "http://127.0.0.1:9000"
 class PlatformSettings(BaseSettings):
     """Endpoints and credentials of Kafka, the registry, S3, Postgres, Redis and Trino."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    # The process environment wins; ``.env`` of the working directory (the repository's,
+    # written by ``make init``) fills in the rest, so commands run from a plain shell.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     kafka_bootstrap_servers: str = KAFKA_BOOTSTRAP_SERVERS
     kafka_topic_raw: str = TOPIC_RAW

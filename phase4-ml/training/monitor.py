@@ -1,0 +1,231 @@
+"""``fraud-monitor``: how the model in production does on the labels that came back.
+
+Fraud labels arrive late (chargebacks, analyst confirmations). Every
+``MONITOR_INTERVAL_SECONDS`` this job joins the prediction log (``predictions`` in
+Postgres, one row per scored transaction) with the fraud labels in bronze
+(``bronze.fraud_labels`` through Trino), over the predictions of the last
+``MONITOR_WINDOW_DAYS`` that are at least ``MONITOR_MIN_AGE_SECONDS`` old (default: the
+platform's label delay, so that their labels had time to arrive). Per model version it
+computes, with the scores the API returned:
+
+- precision and recall at the serving threshold (a transaction is flagged when its risk
+  tier is ``high``, i.e. ``P(fraud) >= SERVING_RISK_HIGH``);
+- average precision and AUC-ROC of the scores (when both classes occur);
+- how many predictions were labelled and how many of them were frauds.
+
+Each pass appends one row per version to ``model_live_metrics`` (same database; the
+history is queryable) and sets the ``fraud_model_live_*`` gauges on
+``MONITOR_METRICS_PORT`` (default 8004). ``--once`` runs one pass and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+import structlog
+from prometheus_client import Gauge, start_http_server
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from fraud_common.logs import configure_logging
+from fraud_common.trino import execute
+from fraud_contracts import features
+from fraud_contracts.names import PREDICTIONS_DATABASE, PREDICTIONS_TABLE
+
+log = structlog.get_logger(__name__)
+
+HIGH_TIER = "high"
+TABLE = "model_live_metrics"
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    computed_at timestamptz NOT NULL,
+    model_version text NOT NULL,
+    window_start timestamptz NOT NULL,
+    window_end timestamptz NOT NULL,
+    labelled bigint NOT NULL,
+    frauds bigint NOT NULL,
+    flagged bigint NOT NULL,
+    precision double precision,
+    recall double precision,
+    average_precision double precision,
+    auc double precision,
+    PRIMARY KEY (computed_at, model_version)
+)
+"""
+GAUGES = {
+    name: Gauge(f"fraud_model_live_{name}", help_text, ["model_version"])
+    for name, help_text in {
+        "precision": "Precision of the high tier on labelled live predictions",
+        "recall": "Recall of the high tier on labelled live predictions",
+        "average_precision": "Average precision of the live scores against the labels",
+        "auc": "AUC-ROC of the live scores against the labels",
+        "labelled": "Live predictions old enough to be labelled, in the window",
+        "frauds": "Of those, the ones labelled fraud",
+    }.items()
+}
+LAST_PASS = Gauge("fraud_model_live_last_pass_timestamp_seconds", "End of the last pass")
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, f"MONITOR_{name}")
+
+
+class MonitorSettings(BaseSettings):
+    """``MONITOR_*``, plus the platform-wide Postgres and Trino names."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore", populate_by_name=True)
+
+    postgres_host: str = Field(default="127.0.0.1", validation_alias=_env("POSTGRES_HOST"))
+    postgres_port: int = Field(default=5432, validation_alias=_env("POSTGRES_PORT"))
+    predictions_db_password: SecretStr = Field(validation_alias=_env("PREDICTIONS_DB_PASSWORD"))
+    trino_host: str = Field(default="127.0.0.1", validation_alias=_env("TRINO_HOST"))
+    trino_port: int = Field(default=8085, validation_alias=_env("TRINO_PORT"))
+    trino_catalog: str = Field(default="delta", validation_alias=_env("TRINO_CATALOG"))
+    window_days: float = Field(default=7.0, gt=0)
+    min_age_seconds: float = Field(default=features.LABEL_DELAY_MS / 1000, ge=0)
+    interval_seconds: float = Field(default=300.0, gt=0)
+    metrics_port: int = Field(default=8004, ge=0, description="Prometheus endpoint; 0: none")
+
+    def dsn(self) -> str:
+        return (
+            f"host={self.postgres_host} port={self.postgres_port} "
+            f"dbname={PREDICTIONS_DATABASE} user={PREDICTIONS_DATABASE} "
+            f"password={self.predictions_db_password.get_secret_value()} connect_timeout=5"
+        )
+
+
+@dataclass(frozen=True)
+class LiveQuality:
+    model_version: str
+    labelled: int
+    frauds: int
+    flagged: int
+    precision: float | None
+    recall: float | None
+    average_precision: float | None
+    auc: float | None
+
+
+def quality(
+    model_version: str, scores: np.ndarray, flagged: np.ndarray, fraud: np.ndarray
+) -> LiveQuality:
+    """The live metrics of one version from its labelled predictions."""
+    tp = int(np.sum(flagged & fraud))
+    both_classes = 0 < int(fraud.sum()) < len(fraud)
+    return LiveQuality(
+        model_version=model_version,
+        labelled=len(fraud),
+        frauds=int(fraud.sum()),
+        flagged=int(flagged.sum()),
+        precision=tp / int(flagged.sum()) if flagged.any() else None,
+        recall=tp / int(fraud.sum()) if fraud.any() else None,
+        average_precision=float(average_precision_score(fraud, scores)) if both_classes else None,
+        auc=float(roc_auc_score(fraud, scores)) if both_classes else None,
+    )
+
+
+def fraud_ids(settings: MonitorSettings, since: dt.datetime) -> set[str]:
+    """Transactions labelled fraud whose event happened since ``since`` (bronze)."""
+    sql = (
+        f"SELECT DISTINCT transaction_id FROM {settings.trino_catalog}.bronze.fraud_labels "  # noqa: S608
+        f"WHERE is_fraud AND event_time >= from_iso8601_timestamp('{since.isoformat()}')"
+    )
+    return {row[0] for row in execute(settings, sql, user="fraud-monitor")}
+
+
+def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[LiveQuality]:
+    now = now or dt.datetime.now(dt.UTC)
+    end = now - dt.timedelta(seconds=settings.min_age_seconds)
+    start = end - dt.timedelta(days=settings.window_days)
+    with psycopg.connect(settings.dsn()) as conn:
+        rows = conn.execute(
+            f"SELECT model_version, transaction_id, probability, risk_tier "  # noqa: S608
+            f"FROM {PREDICTIONS_TABLE} WHERE event_time >= %s AND event_time < %s",
+            (start, end),
+        ).fetchall()
+        frauds = fraud_ids(settings, start) if rows else set()
+        by_version: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_version.setdefault(str(row[0]), []).append(row)
+        results = [
+            quality(
+                version,
+                np.array([r[2] for r in part], dtype=np.float64),
+                np.array([r[3] == HIGH_TIER for r in part]),
+                np.array([r[1] in frauds for r in part]),
+            )
+            for version, part in sorted(by_version.items())
+        ]
+        conn.execute(_DDL)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+                [
+                    (
+                        now,
+                        q.model_version,
+                        start,
+                        end,
+                        q.labelled,
+                        q.frauds,
+                        q.flagged,
+                        q.precision,
+                        q.recall,
+                        q.average_precision,
+                        q.auc,
+                    )
+                    for q in results
+                ],
+            )
+    for q in results:
+        for name, gauge in GAUGES.items():
+            value = getattr(q, name)
+            if value is not None:
+                gauge.labels(model_version=q.model_version).set(value)
+    LAST_PASS.set(time.time())
+    log.info("live quality", **{q.model_version: asdict(q) for q in results})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    parser = argparse.ArgumentParser(prog="fraud-monitor", description=__doc__.split("\n")[0])
+    parser.add_argument("--once", action="store_true", help="one pass, print it, exit")
+    args = parser.parse_args(argv)
+    settings = MonitorSettings()  # type: ignore[call-arg]  # the password comes from the env
+    if args.once:
+        for q in one_pass(settings):
+            sys.stdout.write(f"{asdict(q)}\n")
+        return 0
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        try:
+            one_pass(settings)
+        except (psycopg.Error, OSError, RuntimeError) as err:  # an engine is down: try later
+            log.error("monitoring pass failed", error=str(err))
+        deadline = time.monotonic() + settings.interval_seconds
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""``make demo`` end to end, at test scale, on the native stack: every hand-off checked.
+
+Runs after every other test of the session (it adds live traffic to the lakehouse the
+phase tests count on). The demo reuses the session's 30-day backfill (the lakehouse
+fixture's, written by the same launcher code), runs the ``ml_training`` DAG through
+Airflow, starts the scoring API and the live scorer, and leaves live traffic flowing for
+about a minute. Then the live producer is stopped, the bronze writer and the scorer
+catch up, and one incremental dbt run brings silver and gold up to date. Asserted:
+
+- nothing lost or duplicated between the layers: the raw topic, bronze, silver and gold
+  hold the same transactions; the labels topic and bronze's labels agree; the DLQ holds
+  exactly the backfill's malformed records;
+- every live transaction from the scorer's first one on is in ``predictions`` exactly
+  once, and the count equals what the scorer reports;
+- the live-scored frauds (the simulator's labels, delivered after 5 s here) score higher
+  than the genuine transactions: AUC >= 0.85;
+- a second ``make demo`` skips every finished step.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from confluent_kafka import Consumer, TopicPartition
+from sklearn.metrics import roc_auc_score
+
+from fraud_common.settings import PlatformSettings
+from fraud_common.trino import execute
+from fraud_contracts.avro import decode
+from fraud_contracts.names import MART_FRAUD_FEATURES, PREDICTIONS_TABLE
+from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
+from fraud_infra.stack import Stack
+from fraud_testing.lakehouse import Lakehouse
+
+pytestmark = pytest.mark.e2e
+
+LIVE_SECONDS = 60
+LABEL_DELAY_SECONDS = 5
+SCORER_GROUP = "fraud-live-scorer"
+SCORER_METRICS = "http://127.0.0.1:8003/metrics"
+MONITOR_METRICS = "http://127.0.0.1:8004/metrics"
+
+
+def venv_bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [venv_bin("fraud-demo"), "--days", "30", "--tps", "50"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+
+
+def read_topic(settings: PlatformSettings, topic: str) -> list[tuple[int, int, dict[str, Any]]]:
+    """(partition, offset, decoded record) of every record of ``topic``."""
+    lookup = CachedSchemaLookup(SchemaRegistry(settings.schema_registry_url))
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "test-demo-read"}
+    )
+    out = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        pending = {p for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + 300
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(5000, timeout=1.0):
+                if msg.error() is not None:
+                    continue
+                out.append((msg.partition(), msg.offset(), decode(msg.value(), lookup)[1]))
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    pending.discard(msg.partition())
+        assert not pending, f"timed out reading {topic}"
+    finally:
+        consumer.close()
+    return out
+
+
+def scorer_caught_up(settings: PlatformSettings) -> bool:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": SCORER_GROUP}
+    )
+    try:
+        topic = settings.kafka_topic_raw
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return all(
+            tp.offset >= consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in committed
+        )
+    finally:
+        consumer.close()
+
+
+def wait_for(what: str, check: Any, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(3)
+
+
+def count(settings: PlatformSettings, table: str) -> int:
+    sql = f"SELECT count(*) FROM {settings.trino_catalog}.{table}"
+    return int(execute(settings, sql)[0][0])
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a metric's labelled series in a Prometheus exposition."""
+    text = requests.get(url, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
+    )
+
+
+def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
+    native_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
+) -> None:
+    env = {
+        **os.environ,
+        "PRODUCER_LABEL_DELAY_SECONDS": str(LABEL_DELAY_SECONDS),
+        # the live monitor counts predictions once their labels had time to arrive
+        "MONITOR_MIN_AGE_SECONDS": "20",
+        "MONITOR_INTERVAL_SECONDS": "10",
+    }
+    started_at = time.time()
+    try:
+        first = run_demo(env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        for text in ("Counts per layer", "Model in production", "curl -s -X POST", "UIs"):
+            assert text in first.stderr, first.stderr
+        time.sleep(LIVE_SECONDS)
+        scored_live = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+        assert scored_live > 0
+        # the live monitor joined the labels that came back with the prediction log
+        assert metric(MONITOR_METRICS, "fraud_model_live_labelled") > 0
+        assert metric(MONITOR_METRICS, "fraud_model_live_frauds") > 0
+
+        second = run_demo(env)  # every step is done: skipped, quickly
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "already there" in second.stderr and "already in production" in second.stderr
+
+        native_stack.stop(["producer"])
+        wait_for("the live scorer to catch up", lambda: scorer_caught_up(settings))
+        scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+        rejected = metric(SCORER_METRICS, "fraud_live_scorer_rejected_total")
+    finally:
+        native_stack.stop(["model-monitor", "live-scorer", "fraud-api", "producer"])
+
+    # ------------------------------------------------------------ Kafka -> bronze -> gold
+    raw = read_topic(settings, settings.kafka_topic_raw)
+    labels = read_topic(settings, settings.kafka_topic_labels)
+    wait_for(
+        "bronze to hold the raw topic",
+        lambda: count(settings, "bronze.transactions") == len(raw),
+    )
+    assert len({r["transaction_id"] for _, _, r in raw}) == len(raw)
+    assert count(settings, "bronze.fraud_labels") == len(labels)
+    subprocess.run([venv_bin("fraud-dbt"), "run"], env=env, check=True, capture_output=True)
+    assert count(settings, "silver.int_transactions_enriched") == len(raw)
+    assert count(settings, f"gold.{MART_FRAUD_FEATURES}") == len(raw)
+    dlq = read_dlq_size(settings)
+    assert dlq == lakehouse.backfill.malformed > 0
+
+    # ------------------------------------------------------------ raw -> predictions
+    dsn = settings.postgres_dsn(
+        "predictions", user="predictions", password=native_stack.env["PREDICTIONS_DB_PASSWORD"]
+    )
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            f"SELECT transaction_id, probability FROM {PREDICTIONS_TABLE} "
+            "WHERE predicted_at >= to_timestamp(%s) AND transaction_id NOT LIKE 'demo-%%'",
+            (started_at,),
+        ).fetchall()
+    predicted = {tx: p for tx, p in rows}
+    assert len(predicted) == scored == len(rows) > 0
+    assert rejected == 0
+    by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for partition, offset, record in raw:
+        by_partition[partition].append((offset, record["transaction_id"]))
+    live: list[str] = []
+    for records in by_partition.values():
+        records.sort()
+        first_scored = next((i for i, (_, tx) in enumerate(records) if tx in predicted), None)
+        if first_scored is not None:
+            live += [tx for _, tx in records[first_scored:]]
+    assert set(live) == set(predicted), "a live transaction was not scored, or one twice"
+
+    # ------------------------------------------------------------ detection quality
+    frauds = {r["transaction_id"] for _, _, r in labels if r["is_fraud"]}
+    truth = [tx in frauds for tx in live]
+    assert sum(truth) >= 5, f"only {sum(truth)} labelled frauds among {len(live)} live ones"
+    auc = roc_auc_score(truth, [predicted[tx] for tx in live])
+    print(f"live AUC {auc:.3f} over {len(live)} transactions, {sum(truth)} frauds")
+    assert auc >= 0.85
+
+
+def read_dlq_size(settings: PlatformSettings) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "test-demo-read"}
+    )
+    try:
+        topic = settings.kafka_topic_dlq
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            high - low
+            for low, high in (
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                for p in partitions
+            )
+        )
+    finally:
+        consumer.close()
