@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -87,7 +88,15 @@ def step(title: str) -> Iterator[Callable[[str], None]]:
 
         try:
             yield note
-        except (StackError, AirflowError, BackfillError, StepFailedError) as err:
+        except (
+            StackError,
+            AirflowError,
+            BackfillError,
+            StepFailedError,
+            psycopg.Error,
+            requests.RequestException,
+            subprocess.CalledProcessError,
+        ) as err:
             console.print(f"[red]✗ {title}[/] after {time.monotonic() - t0:.1f}s\n{err}")
             raise StepFailedError(title) from err
     suffix = f" — {notes[-1]}" if notes else ""
@@ -160,11 +169,15 @@ def production_version(mlflow_url: str) -> str | None:
 
 
 def prediction_count(settings: PlatformSettings, env: dict[str, str]) -> int:
+    """Rows of the prediction log (0 before the API created it)."""
     dsn = settings.postgres_dsn(
         "predictions", user="predictions", password=env["PREDICTIONS_DB_PASSWORD"]
     )
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {PREDICTIONS_TABLE}").fetchone()  # noqa: S608
+        try:
+            row = conn.execute(f"SELECT count(*) FROM {PREDICTIONS_TABLE}").fetchone()  # noqa: S608
+        except psycopg.errors.UndefinedTable:
+            return 0
     return int(row[0]) if row else 0
 
 

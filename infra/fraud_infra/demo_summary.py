@@ -162,6 +162,8 @@ def example_requests(settings: PlatformSettings) -> list[tuple[str, dict[str, An
             f"FROM {catalog}.bronze.transactions t LEFT JOIN {catalog}.bronze.fraud_labels l "
             "ON l.transaction_id = t.transaction_id AND l.is_fraud "
             "WHERE t.event_date >= current_date - INTERVAL '5' DAY "
+            # old enough for its label to have come back (the platform's label delay)
+            "AND t.event_time < current_timestamp - INTERVAL '1' DAY "
             "AND t.channel IN ('pos', 'ecom') "
             f"AND l.transaction_id IS {'NOT ' if fraud else ''}NULL "
             "ORDER BY t.event_time DESC LIMIT 1"
