@@ -94,7 +94,10 @@ class Run:
             else None
         )
         self.simulator = Simulator(
-            settings.seed, label_delay=timedelta(seconds=settings.label_delay_seconds)
+            settings.seed,
+            label_delay=timedelta(seconds=settings.label_delay_seconds),
+            # a restarted live producer must not repeat its previous run's transaction ids
+            live_run=time.time_ns() // 1_000_000 if settings.mode == "live" else 0,
         )
         self.stop = Stop()
         self.transactions = 0

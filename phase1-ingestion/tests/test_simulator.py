@@ -400,8 +400,10 @@ def test_different_seed_differs(events: list[SimulatedTransaction]) -> None:
 NOW = datetime(2025, 3, 10, 12, 0, 0, tzinfo=UTC)
 
 
-def _live(seed: int, calls: int, n: int, step: timedelta) -> list[SimulatedTransaction]:
-    sim = Simulator(seed)
+def _live(
+    seed: int, calls: int, n: int, step: timedelta, live_run: int = 0
+) -> list[SimulatedTransaction]:
+    sim = Simulator(seed, live_run=live_run)
     out: list[SimulatedTransaction] = []
     for k in range(calls):
         batch = sim.live_batch(NOW + k * step, n, window=step)
@@ -479,3 +481,13 @@ def test_label_buffer_releases_labels_when_due(events: list[SimulatedTransaction
     rest = buffer.pop_due(2**62)
     assert all(lab["reported_at"] > cut for lab in rest)
     assert len(due) + len(rest) == len(labels) and len(buffer) == 0
+
+
+def test_a_restarted_live_stream_sends_new_transaction_ids() -> None:
+    first = {t.transaction["transaction_id"] for t in _live(SEED, 5, 100, timedelta(seconds=1), 1)}
+    same = {t.transaction["transaction_id"] for t in _live(SEED, 5, 100, timedelta(seconds=1), 1)}
+    restarted = {
+        t.transaction["transaction_id"] for t in _live(SEED, 5, 100, timedelta(seconds=1), 2)
+    }
+    assert first == same  # a given run is reproducible
+    assert not first & restarted  # another run (a restart) repeats no id

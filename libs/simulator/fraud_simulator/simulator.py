@@ -139,7 +139,11 @@ class Simulator:
         start: date | None = None,
         label_delay: timedelta = DEFAULT_LABEL_DELAY,
         scenarios: ScenarioConfig | None = None,
+        live_run: int = 0,
     ) -> None:
+        """``live_run`` keys the live stream's random draws (identifiers included): a live
+        producer passes its start time, so that a restarted one does not send the
+        transaction ids of its previous run again. Backfills do not depend on it."""
         if seed < 0:
             raise ValueError("seed must be >= 0")
         if label_delay < timedelta(0):
@@ -156,7 +160,7 @@ class Simulator:
         self._n_avail = c.n_terminals
         weights = c.tx_per_day * (self._n_avail > 0)
         self._live_cdf = np.cumsum(weights) / weights.sum()
-        self._live_rng = np.random.default_rng([seed, _LIVE_STREAM])
+        self._live_rng = np.random.default_rng([seed, _LIVE_STREAM, live_run])
         self._pending: list[_Pending] = []
         self._pending_seq = 0
         # Object arrays for fast fancy indexing while materialising records.
