@@ -90,9 +90,11 @@ class AirflowClient:
             if run["state"] in TERMINAL_RUN_STATES:
                 continue
             path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}"
-            if run["state"] == "running":
+            try:  # failed first: a queued run may start meanwhile, and running ones stop
                 self.request("PATCH", path, json={"state": "failed"})
-            self.request("DELETE", path)
+                self.request("DELETE", path)
+            except AirflowError:  # its state changed under us: the next call sees it again
+                continue
             discarded.append(run_id)
         return discarded
 

@@ -9,12 +9,13 @@ done (so a second run, also after Ctrl-C, is harmless and quick):
    registry, Trino, Prometheus, MLflow, Airflow);
 2. backfill ``--days`` of simulated history with a small share of malformed records
    (:mod:`fraud_infra.backfill`: producer, then the bronze writer once);
-3. start the live stream (group ``pipeline``: the producer at ``--tps`` and the
-   streaming bronze writer), left running;
-4. run ``fraud_pipeline`` once through Airflow's REST API (dbt silver and gold, the
+3. run ``fraud_pipeline`` once through Airflow's REST API (dbt silver and gold, the
    Redis feature push), unless a run succeeded since the backfill;
-5. train, gate and promote by running the ``ml_training`` DAG, unless a model holds the
+4. train, gate and promote by running the ``ml_training`` DAG, unless a model holds the
    ``production`` alias; then unpause both DAGs so the platform keeps itself fresh;
+5. start the live stream (group ``pipeline``: the producer at ``--tps`` and the
+   streaming bronze writer), left running; it starts after the batch steps, which then
+   have the machine's cores to themselves;
 6. start the scoring API, the live scorer (group ``serving``), which sends every new
    transaction of ``transactions.raw`` to ``/predict``, and the live model monitor
    (``fraud-monitor``: the prediction log joined with the labels that come back), and
@@ -207,16 +208,14 @@ def run(cfg: DemoSettings) -> int:
                 + f"{backfill.transactions:,} transactions, {backfill.labels:,} fraud labels, "
                 f"{backfill.malformed:,} malformed to the DLQ"
             )
-        with step(f"3/7 live stream ({cfg.tps:g} TPS) and streaming bronze writer"):
-            stack.up(["pipeline"])
         client = airflow_client(stack)
-        with step(f"4/7 {PIPELINE_DAG} (dbt silver + gold, Redis feature push)") as note:
+        with step(f"3/7 {PIPELINE_DAG} (dbt silver + gold, Redis feature push)") as note:
             if succeeded_since(client, PIPELINE_DAG, backfill.landed_at):
                 note("a run already succeeded")
             else:
                 run_dag(client, PIPELINE_DAG, cfg.pipeline_timeout_s, note)
         mlflow_url = stack.services["mlflow"].url or "http://127.0.0.1:5000"
-        with step(f"5/7 {TRAINING_DAG} (train, gate, promote)") as note:
+        with step(f"4/7 {TRAINING_DAG} (train, gate, promote)") as note:
             version = production_version(mlflow_url)
             if version is not None:
                 note(f"version {version} already in production")
@@ -231,6 +230,9 @@ def run(cfg: DemoSettings) -> int:
                 note(f"version {version} promoted to production")
             for dag_id in (PIPELINE_DAG, TRAINING_DAG):
                 client.set_paused(dag_id, False)
+        # The live stream starts after the batch steps, which then have the two cores.
+        with step(f"5/7 live stream ({cfg.tps:g} TPS) and streaming bronze writer"):
+            stack.up(["pipeline"])
         with step("6/7 scoring API, live scorer and live model monitor") as note:
             before = prediction_count(settings, env)
             stack.up(["serving"])

@@ -149,8 +149,12 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
         scored_live = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
         assert scored_live > 0
         # the live monitor joined the labels that came back with the prediction log
+        wait_for(
+            "the live monitor to see labelled frauds",
+            lambda: metric(MONITOR_METRICS, "fraud_model_live_frauds") > 0,
+            timeout=180,
+        )
         assert metric(MONITOR_METRICS, "fraud_model_live_labelled") > 0
-        assert metric(MONITOR_METRICS, "fraud_model_live_frauds") > 0
 
         second = run_demo(env)  # every step is done: skipped, quickly
         assert second.returncode == 0, second.stdout + second.stderr
