@@ -1,6 +1,8 @@
--- Nothing comes from the future: no transaction, label or profile is timestamped after
--- now (5 minutes of clock skew allowed), and no label is reported before its
--- transaction happened.
+-- Nothing comes from the future: no transaction or profile is timestamped after now (5
+-- minutes of clock skew allowed), no label is reported before its transaction happened,
+-- and none is scheduled further ahead than the label delay (a producer that stops sends
+-- its labels not yet due with their scheduled reported_at; point-in-time features use
+-- reported_at, so such an early arrival changes nothing downstream).
 with clock as (
 
     select current_timestamp + interval '5' minute as horizon
@@ -15,7 +17,9 @@ union all
 
 select 'label_reported', transaction_id, reported_at
 from {{ ref('int_fraud_labels') }}, clock
-where reported_at > clock.horizon or reported_at < event_time
+where
+    reported_at > clock.horizon + interval '{{ var("label_delay_days") }}' day
+    or reported_at < event_time
 
 union all
 
