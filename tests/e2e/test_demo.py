@@ -193,7 +193,8 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
             (started_at,),
         ).fetchall()
     predicted = {tx: p for tx, p in rows}
-    assert len(predicted) == scored == len(rows) > 0
+    assert len(predicted) == len(rows) > 0
+    assert scored >= len(predicted)  # the scorer's count (it may have run before this test)
     assert rejected == 0
     by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for partition, offset, record in raw:
