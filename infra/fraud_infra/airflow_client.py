@@ -60,6 +60,17 @@ class AirflowClient:
         result: dict[str, Any] = self.request("GET", f"/dags/{dag_id}")
         return result
 
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
+        """The DAG as the API server knows it, once the DAG processor has parsed it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.dag(dag_id)
+            except AirflowError:  # 404 until the DAG processor has parsed the file
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(3)
+
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 

@@ -125,6 +125,7 @@ def run_dag(client: AirflowClient, dag_id: str, timeout: float, note: Callable[[
     """Trigger one run and wait for it. A paused DAG's runs stay queued, so the DAG is
     unpaused first; that makes the scheduler add a run for the latest missed tick, which
     is dropped (the demo's own run does that work)."""
+    client.wait_for_dag(dag_id)  # a fresh Airflow parses the DAG files first
     earlier = {run["dag_run_id"] for run in client.runs(dag_id)}
     run_id = client.trigger(dag_id, note="make demo")
     note(f"run {run_id}")
@@ -210,6 +211,7 @@ def run(cfg: DemoSettings) -> int:
             )
         client = airflow_client(stack)
         with step(f"3/7 {PIPELINE_DAG} (dbt silver + gold, Redis feature push)") as note:
+            client.wait_for_dag(PIPELINE_DAG)  # a fresh Airflow parses the DAG files first
             if succeeded_since(client, PIPELINE_DAG, backfill.landed_at):
                 note("a run already succeeded")
             else:

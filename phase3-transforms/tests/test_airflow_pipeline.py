@@ -58,18 +58,6 @@ def airflow(airflow_stack: Stack) -> AirflowClient:
     return client
 
 
-def wait_for_dag(client: AirflowClient, dag_id: str, timeout: float = 180) -> dict[str, object]:
-    """The DAG as the API server knows it, once the DAG processor has parsed it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return client.dag(dag_id)
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(3)
-
-
 @pytest.mark.integration
 def test_api_server_scheduler_and_dag_processor_are_healthy(airflow: AirflowClient) -> None:
     health = airflow.session.get(f"{airflow.base_url}/api/v2/monitor/health", timeout=10).json()
@@ -80,7 +68,7 @@ def test_api_server_scheduler_and_dag_processor_are_healthy(airflow: AirflowClie
 @pytest.mark.integration
 def test_running_airflow_loads_both_dags_without_import_errors(airflow: AirflowClient) -> None:
     for dag_id in (PIPELINE, "ml_training"):
-        assert wait_for_dag(airflow, dag_id)["dag_id"] == dag_id
+        assert airflow.wait_for_dag(dag_id)["dag_id"] == dag_id
     assert airflow.import_errors() == []
 
 
@@ -99,7 +87,7 @@ def test_login_with_a_wrong_password_is_refused(airflow: AirflowClient) -> None:
 def test_one_fraud_pipeline_run_succeeds_end_to_end(
     airflow: AirflowClient, lakehouse: Lakehouse
 ) -> None:
-    dag = wait_for_dag(airflow, PIPELINE)
+    dag = airflow.wait_for_dag(PIPELINE)
     was_paused = bool(dag["is_paused"])
     earlier_runs = {run["dag_run_id"] for run in airflow.runs(PIPELINE)}
     run_id = airflow.trigger(

@@ -90,16 +90,23 @@ def test_labels_known_at_hides_labels_reported_later() -> None:
     assert (frame.loc[~late, "is_fraud"] == full.loc[~late, "is_fraud"]).all()
 
 
-def test_trino_that_does_not_answer_is_one_clear_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_trino_that_does_not_answer_is_one_clear_error() -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     settings = TrainingSettings(source="trino", trino_port=port)
     with pytest.raises(data.MissingDataError, match=f"127.0.0.1:{port} did not answer"):
         data.from_trino(settings)
-    monkeypatch.setenv("TRINO_PORT", str(port))
+
+
+def test_missing_training_data_ends_fraud_train_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_data(_: TrainingSettings) -> None:
+        raise data.MissingDataError("gold.mart_fraud_features does not exist yet: build it")
+
+    monkeypatch.setattr(train, "configure_logging", lambda: None)  # keep pytest's logging
+    monkeypatch.setattr(train, "run", no_data)
     assert train.main(["--source", "trino"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("fraud-train: ") and "Traceback" not in err
+    assert err == "fraud-train: gold.mart_fraud_features does not exist yet: build it\n"

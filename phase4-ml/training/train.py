@@ -143,10 +143,10 @@ def data_tags(settings: TrainingSettings, first_day: Any) -> dict[str, str]:
 
 def run(settings: TrainingSettings) -> dict[str, Any]:
     """Train both models, register the better; returns a summary."""
+    began = time.monotonic()
+    frame = data.load(settings)  # first: no data, no MLflow run
     c = registry.client(settings)
     mlflow.set_experiment(settings.experiment)
-    began = time.monotonic()
-    frame = data.load(settings)
     sp = split(frame, settings.burn_in_days, settings.train_days, settings.test_days)
     log.info(
         "split",
