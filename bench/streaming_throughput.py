@@ -43,11 +43,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraud_common.paths import repo_root
 from fraud_common.s3 import s3_client
+from fraud_common.settings import PlatformSettings
 from fraud_contracts.avro import TRANSACTION_AVSC, Encoder, schema_text, transaction_schema
 from fraud_contracts.registry import SchemaRegistry
 from fraud_infra.envfiles import platform_env
 from fraud_simulator.simulator import Simulator, to_millis
-from fraud_testing.stack import settings_from
 from spark_jobs.settings import StreamingSettings
 
 RESULTS = repo_root() / "bench" / "results"
@@ -81,7 +81,7 @@ class Bench:
     def __init__(self, env: dict[str, str], tag: str) -> None:
         self.run = f"{tag}-{uuid.uuid4().hex[:8]}"
         self.env = env
-        self.settings = settings_from(env)
+        self.settings = PlatformSettings.from_env(env)
         self.boot = self.settings.kafka_bootstrap_servers
         self.topic = f"bench.bronze.{self.run}.raw"
         self.labels = f"bench.bronze.{self.run}.labels"
@@ -165,13 +165,8 @@ class Bench:
             )
         return out
 
-    def settings_platform(self) -> Any:
-        from fraud_common.settings import PlatformSettings
-
-        fields = PlatformSettings.model_fields
-        return PlatformSettings.model_validate(
-            {k.lower(): v for k, v in self.env.items() if k.lower() in fields}
-        )
+    def settings_platform(self) -> PlatformSettings:
+        return self.settings
 
     def landed(self) -> int:
         try:

@@ -62,7 +62,6 @@ from fraud_common.trino import TrinoError, execute, sql_literal
 from fraud_contracts.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
 from fraud_infra.envfiles import platform_env
 from fraud_simulator.simulator import DAY_MS, SimulatedTransaction, Simulator, to_millis
-from fraud_testing.stack import settings_from
 from spark_jobs.avro_types import field_types
 from spark_jobs.sink import METADATA_COLUMNS
 from transforms.dbt import project_dir, run_dbt
@@ -549,13 +548,13 @@ def main() -> int:
     parser.add_argument("--cleanup", metavar="RUN", help="only drop a kept run's schemas/prefix")
     args = parser.parse_args()
     if args.cleanup:
-        settings = settings_from(platform_env())
+        settings = PlatformSettings.from_env(platform_env())
         drop_bench_schemas(settings)
         print(f"deleted {delete_prefix(settings, f'bench/{args.cleanup}')} objects")
         return 0
     if args.quick:
         args.sizes = [100_000, 1_000_000]
-    settings = settings_from(platform_env())
+    settings = PlatformSettings.from_env(platform_env())
     run = f"transforms-{uuid.uuid4().hex[:8]}"
     results: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"run": run, "cores": os.cpu_count(), "sizes": results}

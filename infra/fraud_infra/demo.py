@@ -45,7 +45,7 @@ from rich.console import Console
 
 from fraud_common.logs import configure_logging
 from fraud_common.settings import PlatformSettings
-from fraud_contracts.names import ALIAS_PRODUCTION, MODEL_NAME, PREDICTIONS_TABLE
+from fraud_contracts.names import ALIAS_PRODUCTION
 from fraud_infra import demo_summary
 from fraud_infra.airflow_client import AirflowClient, AirflowError
 from fraud_infra.backfill import BackfillError, ensure_backfill
@@ -159,35 +159,13 @@ def run_dag(client: AirflowClient, dag_id: str, timeout: float, note: Callable[[
 
 def production_version(mlflow_url: str) -> str | None:
     """The model version holding the production alias, or None."""
-    resp = requests.get(
-        f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
-        params={"name": MODEL_NAME, "alias": ALIAS_PRODUCTION},
-        timeout=10,
-    )
-    if resp.status_code == 404 or (resp.status_code == 400 and "not found" in resp.text.lower()):
-        return None
-    resp.raise_for_status()
-    return str(resp.json()["model_version"]["version"])
+    model = demo_summary.production_model(mlflow_url)
+    return model["version"] if model else None
 
 
 def prediction_count(settings: PlatformSettings, env: dict[str, str]) -> int:
     """Rows of the prediction log (0 before the API created it)."""
-    dsn = settings.postgres_dsn(
-        "predictions", user="predictions", password=env["PREDICTIONS_DB_PASSWORD"]
-    )
-    with psycopg.connect(dsn) as conn:
-        try:
-            row = conn.execute(f"SELECT count(*) FROM {PREDICTIONS_TABLE}").fetchone()  # noqa: S608
-        except psycopg.errors.UndefinedTable:
-            return 0
-    return int(row[0]) if row else 0
-
-
-def platform_settings(env: dict[str, str]) -> PlatformSettings:
-    fields = PlatformSettings.model_fields
-    return PlatformSettings.model_validate(
-        {k.lower(): v for k, v in env.items() if k.lower() in fields}
-    )
+    return sum(demo_summary.predictions(settings, env).values())
 
 
 def run(cfg: DemoSettings) -> int:
@@ -195,7 +173,7 @@ def run(cfg: DemoSettings) -> int:
     os.environ["PRODUCER_TPS"] = f"{cfg.tps:g}"  # the live producer's rate (stack env)
     stack = Stack.load()
     env = {k: v for k, v in stack.env.items() if k.isupper()}
-    settings = platform_settings(env)
+    settings = PlatformSettings.from_env(env)
     console.print(f"[bold]Fraud Detection Analytics Platform — demo[/] (state: {stack.state})")
     try:
         with step("1/7 engines (core)"):

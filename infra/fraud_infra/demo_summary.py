@@ -131,20 +131,27 @@ def redis_keys(settings: PlatformSettings) -> dict[str, int]:
 
 
 def predictions(settings: PlatformSettings, env: dict[str, str]) -> dict[str, int]:
+    """Rows of the prediction log per model version ({} before the API created it)."""
     dsn = settings.postgres_dsn(
         "predictions", user="predictions", password=env["PREDICTIONS_DB_PASSWORD"]
     )
     sql = f"SELECT model_version, count(*) FROM {PREDICTIONS_TABLE} GROUP BY 1 ORDER BY 1"  # noqa: S608
     with psycopg.connect(dsn) as conn:
-        return {str(v): int(n) for v, n in conn.execute(sql).fetchall()}
+        try:
+            return {str(v): int(n) for v, n in conn.execute(sql).fetchall()}
+        except psycopg.errors.UndefinedTable:
+            return {}
 
 
 def production_model(mlflow_url: str) -> dict[str, str]:
+    """The version holding the production alias and its tags ({} when none does)."""
     resp = requests.get(
         f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
         params={"name": MODEL_NAME, "alias": ALIAS_PRODUCTION},
         timeout=10,
     )
+    if resp.status_code == 404 or (resp.status_code == 400 and "not found" in resp.text.lower()):
+        return {}
     resp.raise_for_status()
     version = resp.json()["model_version"]
     tags = {t["key"]: t["value"] for t in version.get("tags", [])}

@@ -9,6 +9,8 @@ environment variables. Secrets have no defaults.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -54,6 +56,13 @@ class PlatformSettings(BaseSettings):
     trino_host: str = "127.0.0.1"
     trino_port: int = 8085
     trino_catalog: str = "delta"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PlatformSettings:
+        """Settings from an explicit mapping (e.g. the native stack's environment), not
+        from the process environment or ``.env``."""
+        fields = cls.model_fields
+        return cls.model_validate({k.lower(): v for k, v in env.items() if k.lower() in fields})
 
     def postgres_dsn(
         self, dbname: str = "postgres", user: str | None = None, password: str | None = None

@@ -55,14 +55,7 @@ def platform_env(native_stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def settings(native_stack: Stack) -> PlatformSettings:
     """Connection settings for the running native stack."""
-    return settings_from(native_stack.env)
-
-
-def settings_from(env: dict[str, str]) -> PlatformSettings:
-    """Settings built from an explicit environment mapping (not the process's)."""
-    fields = PlatformSettings.model_fields
-    values = {k.lower(): v for k, v in env.items() if k.lower() in fields}
-    return PlatformSettings.model_validate(values)
+    return PlatformSettings.from_env(native_stack.env)
 
 
 @pytest.fixture
