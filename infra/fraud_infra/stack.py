@@ -21,11 +21,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import xmlrpc.client
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +46,10 @@ _FAILED_STATES = {"EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN"}
 
 class StackError(RuntimeError):
     """A service could not be brought up; the message names it and shows its log."""
+
+
+class _DependencyFailedError(RuntimeError):
+    """Not started because a service it depends on (or another start) failed."""
 
 
 def say(message: str) -> None:
@@ -190,30 +196,74 @@ class Stack:
                 self.run_step("install", script, name)
 
     def up(self, names: Iterable[str]) -> list[str]:
-        """Start the services (and their dependencies); returns those newly started."""
+        """Start the services (and their dependencies); returns those newly started.
+
+        A service starts as soon as the services it depends on are ready, so independent
+        ones (Kafka and Trino, MLflow and Airflow, ...) come up side by side; the first
+        failure stops further starts and is raised once the starts in flight are done.
+        """
         order = select(self.services, names)
         self.install(order)
         self.ensure_daemon()
         started: list[str] = []
-        for name in order:
-            svc = self.services[name]
-            info = self.process_info(name)
-            if info and info["statename"] == "RUNNING" and self.is_ready(svc.ready):
-                say(f"  ✓ {name:<16} already running")
-                continue
-            if info and info["statename"] in {"STARTING", "RUNNING"}:
-                self.rpc().supervisor.stopProcess(name, True)
-            self.check_ports(svc)
-            if svc.setup:
-                self.run_step("setup", svc.setup, name, extra_env=svc.environment)
-            t0 = time.monotonic()
-            self.rpc().supervisor.startProcess(name, False)
-            self.wait_ready(svc)
-            if svc.init:
-                self.run_step("init", svc.init, name, timeout=300, extra_env=svc.environment)
-            started.append(name)
-            say(f"  ✓ {name:<16} ready in {time.monotonic() - t0:5.1f}s  {svc.url or ''}")
+        failed = threading.Event()
+        errors: list[Exception] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, len(order)), thread_name_prefix="start")
+        try:
+            futures: dict[str, Future[bool]] = {}
+            for name in order:  # dependencies first: their futures exist already
+                deps = [futures[d] for d in self.services[name].depends_on if d in futures]
+                futures[name] = pool.submit(self._start_after, name, deps, failed)
+            for name in order:
+                try:
+                    if futures[name].result():
+                        started.append(name)
+                except _DependencyFailedError:
+                    pass
+                except Exception as err:  # re-raised once the starts in flight are done
+                    errors.append(err)
+        except BaseException:  # Ctrl-C: the waits in flight give up at their next check
+            failed.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if errors:
+            raise errors[0]
         return started
+
+    def _start_after(self, name: str, deps: list[Future[bool]], failed: threading.Event) -> bool:
+        for dep in deps:
+            try:
+                dep.result()
+            except BaseException as err:
+                raise _DependencyFailedError(name) from err
+        if failed.is_set():
+            raise _DependencyFailedError(name)
+        try:
+            return self._start_one(name, failed)
+        except BaseException:
+            failed.set()
+            raise
+
+    def _start_one(self, name: str, failed: threading.Event) -> bool:
+        """Start one service whose dependencies are ready; False if it already ran."""
+        svc = self.services[name]
+        info = self.process_info(name)
+        if info and info["statename"] == "RUNNING" and self.is_ready(svc.ready):
+            say(f"  ✓ {name:<16} already running")
+            return False
+        if info and info["statename"] in {"STARTING", "RUNNING"}:
+            self.rpc().supervisor.stopProcess(name, True)
+        self.check_ports(svc)
+        if svc.setup:
+            self.run_step("setup", svc.setup, name, extra_env=svc.environment)
+        t0 = time.monotonic()
+        self.rpc().supervisor.startProcess(name, False)
+        self.wait_ready(svc, failed)
+        if svc.init:
+            self.run_step("init", svc.init, name, timeout=300, extra_env=svc.environment)
+        say(f"  ✓ {name:<16} ready in {time.monotonic() - t0:5.1f}s  {svc.url or ''}")
+        return True
 
     def check_ports(self, svc: Service) -> None:
         for port in svc.ports:
@@ -223,9 +273,11 @@ class Stack:
                     f"(not started by this stack){port_owner(port)}; stop it or free the port"
                 )
 
-    def wait_ready(self, svc: Service) -> None:
+    def wait_ready(self, svc: Service, abort: threading.Event | None = None) -> None:
         deadline = time.monotonic() + svc.timeout
         while True:
+            if abort is not None and abort.is_set():
+                raise _DependencyFailedError(svc.name)
             info = self.process_info(svc.name)
             state = info["statename"] if info else "UNKNOWN"
             if state in _FAILED_STATES:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,50 @@ def test_start_order_puts_dependencies_first() -> None:
     services = {s.name: s for s in [svc("api", "db", "cache"), svc("db"), svc("cache", "db")]}
     assert start_order(services, ["api"]) == ["db", "cache", "api"]
     assert select(services, ["g"]) == ["db", "cache", "api"]
+
+
+class _TimedStack(Stack):
+    """Records when each start begins and ends instead of starting processes."""
+
+    def __init__(self, services: dict[str, Service], fail: str = "") -> None:
+        super().__init__(env=dict(ENV), services=services, state=Path("/nonexistent"))
+        self.fail = fail
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def install(self, names: object) -> None:
+        pass
+
+    def ensure_daemon(self) -> None:
+        pass
+
+    def _start_one(self, name: str, failed: threading.Event) -> bool:
+        begin = time.monotonic()
+        time.sleep(0.2)
+        if name == self.fail:
+            raise StackError(f"{name}: boom")
+        self.spans[name] = (begin, time.monotonic())
+        return True
+
+
+def test_up_starts_a_service_after_its_dependencies_and_independent_ones_together() -> None:
+    services = {
+        s.name: s for s in [svc("db"), svc("broker"), svc("api", "db"), svc("ui", "api", "broker")]
+    }
+    stack = _TimedStack(services)
+    assert sorted(stack.up(["g"])) == ["api", "broker", "db", "ui"]
+    spans = stack.spans
+    for name, deps in (("api", ["db"]), ("ui", ["api", "broker"])):
+        assert all(spans[name][0] >= spans[d][1] for d in deps), spans
+    # db and broker have no dependency: their starts overlap
+    assert spans["broker"][0] < spans["db"][1] and spans["db"][0] < spans["broker"][1]
+
+
+def test_up_raises_the_first_failure_and_starts_nothing_that_needs_it() -> None:
+    services = {s.name: s for s in [svc("db"), svc("api", "db"), svc("cache")]}
+    stack = _TimedStack(services, fail="db")
+    with pytest.raises(StackError, match="db: boom"):
+        stack.up(["g"])
+    assert "api" not in stack.spans
 
 
 def test_cycles_and_unknown_names_are_errors() -> None:
