@@ -48,6 +48,7 @@ IMAGE_VERSIONS: dict[str, tuple[str, str]] = {
     "postgres": ("POSTGRES_VERSION", "{}"),
     "redis": ("REDIS_VERSION", "{}"),
     "prom/prometheus": ("PROMETHEUS_VERSION", "v{}"),
+    "prom/alertmanager": ("ALERTMANAGER_VERSION", "v{}"),
     "kafbat/kafka-ui": ("KAFKA_UI_VERSION", "{}"),
     "trinodb/trino": ("TRINO_VERSION", "{}"),
 }
@@ -63,6 +64,7 @@ NATIVE_INSTALLERS: dict[str, str] = {
     "POSTGRES_VERSION": "debian.sh",
     "REDIS_VERSION": "debian.sh",
     "PROMETHEUS_VERSION": "debian.sh",
+    "ALERTMANAGER_VERSION": "debian.sh",
     "TRINO_VERSION": "trino.sh",
     "AIRFLOW_VERSION": "airflow.sh",
 }

@@ -37,6 +37,11 @@ MODEL_VERSION = Gauge(
     "Registry version of the loaded model (0 when none is loaded)",
     multiprocess_mode="max",
 )
+MODEL_CREATED = Gauge(
+    "fraud_model_created_timestamp_seconds",
+    "Unix time the loaded model version was registered (0 when none is loaded or unknown)",
+    multiprocess_mode="max",
+)
 CACHE_HITS = Counter("fraud_redis_cache_hits_total", "Feature records found in Redis", ["kind"])
 CACHE_MISSES = Counter(
     "fraud_redis_cache_misses_total", "Feature records absent from Redis (defaults used)", ["kind"]

@@ -79,6 +79,8 @@ class ModelInfo:
     run_id: str
     fingerprint: str | None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Unix time the version was registered (None: unknown, e.g. a cache written earlier)
+    created_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class MlflowRegistry:
             run_id=str(mv.run_id),
             fingerprint=mv.tags.get(FEATURE_FINGERPRINT_TAG),
             metrics=run_metrics,
+            created_at=mv.creation_timestamp / 1000 if mv.creation_timestamp else None,
         )
 
     def download(self, info: ModelInfo, dst: Path, sklearn: bool) -> None:

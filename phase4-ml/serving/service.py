@@ -92,6 +92,7 @@ class ScoringService:
         model = self.predictor.model
         version = model.info.version if model else "0"
         metrics.MODEL_VERSION.set(float(version) if version.isdigit() else 0.0)
+        metrics.MODEL_CREATED.set((model.info.created_at or 0.0) if model else 0.0)
 
     def tier(self, p: float) -> str:
         if p >= self.settings.risk_high:

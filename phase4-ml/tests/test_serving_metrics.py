@@ -1,11 +1,19 @@
-"""The hot path's batched counter increments (serving.metrics.HotCounters)."""
+"""The scoring API's metrics: the hot path's batched counter increments
+(serving.metrics.HotCounters) and the gauges describing the loaded model."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any, cast
+
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from serving.metrics import HotCounters
+from serving.predictor import LoadedModel, ModelCache, ModelInfo
+from serving.service import ScoringService
+from serving.settings import ServingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +62,37 @@ def test_hot_histogram_observations_equal_direct_ones() -> None:
     assert samples(hot_registry) == samples(direct_registry)
     hot.flush()  # nothing twice
     assert samples(hot_registry) == samples(direct_registry)
+
+
+def test_model_gauges_describe_the_loaded_model(tmp_path: Path) -> None:
+    """fraud_model_version and fraud_model_created_timestamp_seconds (the ModelStale
+    alert's input: when the served version was registered) follow the loaded model, and
+    read 0 while none is loaded."""
+    settings = ServingSettings(
+        log_enabled=False, mlflow_tracking_uri="", model_cache_dir=tmp_path / "models"
+    )
+    service = ScoringService(settings, registry=None, feature_client=cast(Any, object()))
+    info = ModelInfo("fraud_classifier", "7", "production", "run", None, created_at=1.7e9)
+    service.predictor.model = LoadedModel(info, cast(Any, None), "mlflow", loaded_at=0.0)
+    service._export_version()
+    assert REGISTRY.get_sample_value("fraud_model_version") == 7.0
+    assert REGISTRY.get_sample_value("fraud_model_created_timestamp_seconds") == 1.7e9
+    service.predictor.model = None
+    service._export_version()
+    assert REGISTRY.get_sample_value("fraud_model_version") == 0.0
+    assert REGISTRY.get_sample_value("fraud_model_created_timestamp_seconds") == 0.0
+
+
+def test_model_cache_keeps_the_registration_time(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path, "fraud_classifier")
+    info = ModelInfo("fraud_classifier", "3", "production", "run", "fp", created_at=1.7e9)
+    cache.store(info, lambda d: (d / "model.onnx").write_bytes(b""))
+    current = cache.current()
+    assert current is not None and current[0] == info
+    # a pointer written before the field existed: the time is unknown, not an error
+    pointer = tmp_path / "fraud_classifier" / "current.json"
+    meta = json.loads(pointer.read_text())
+    del meta["info"]["created_at"]
+    pointer.write_text(json.dumps(meta))
+    current = cache.current()
+    assert current is not None and current[0].created_at is None

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Engines taken from Debian packages: PostgreSQL, Redis, Prometheus (+ promtool).
+# Engines taken from Debian packages: PostgreSQL, Redis, Prometheus (+ promtool),
+# Alertmanager (+ amtool).
 # Installs only what is missing (apt needs root or sudo), then checks that the installed
 # releases are the ones versions.env pins for compose: the same major line for
-# PostgreSQL (Debian ships the newest minor), the exact release for Redis and Prometheus.
+# PostgreSQL (Debian ships the newest minor), the exact release for Redis, Prometheus and
+# Alertmanager.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
@@ -12,6 +14,7 @@ pkgs=()
 [[ -x $pg_bin/postgres ]] || pkgs+=("postgresql-$pg_major" "postgresql-client-$pg_major")
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v prometheus >/dev/null || pkgs+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || pkgs+=(prometheus-alertmanager)
 if ((${#pkgs[@]})); then
   sudo=()
   [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -31,3 +34,5 @@ check "PostgreSQL (major)" "$pg_major" "$("$pg_bin/postgres" --version | grep -o
 check "Redis" "$REDIS_VERSION" "$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -d= -f2)"
 check "Prometheus" "$PROMETHEUS_VERSION" "$(prometheus --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"
 command -v promtool >/dev/null || { echo "promtool missing (package prometheus)" >&2; exit 1; }
+check "Alertmanager" "$ALERTMANAGER_VERSION" "$(prometheus-alertmanager --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"
+command -v amtool >/dev/null || { echo "amtool missing (package prometheus-alertmanager)" >&2; exit 1; }
