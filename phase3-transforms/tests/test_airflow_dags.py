@@ -34,6 +34,8 @@ PIPELINE_ORDER = [
     "dbt_marts",
     "dbt_test",
     "push_features_to_redis",
+    # last, so that reading the quarantine sizes can never hold the push back
+    "report_quarantine",
 ]
 DBT_ARGS = {
     "bronze_freshness_check": "source freshness --select source:bronze",
@@ -107,7 +109,7 @@ def test_every_task_retries_times_out_and_reports_failures(
         assert task["rendered"] == task["bash_command"], task_id
 
 
-def test_pipeline_commands_run_dbt_and_the_feature_writer_of_the_platform(
+def test_pipeline_commands_run_dbt_the_feature_writer_and_the_quarantine_report(
     dagbag: dict[str, Any],
 ) -> None:
     tasks = dagbag["dags"]["fraud_pipeline"]["tasks"]
@@ -118,6 +120,8 @@ def test_pipeline_commands_run_dbt_and_the_feature_writer_of_the_platform(
         ), task_id
     push = tasks["push_features_to_redis"]["bash_command"]
     assert push.endswith('exec "$FRAUD_PLATFORM_BIN/fraud-feature-writer"')
+    report = tasks["report_quarantine"]["bash_command"]
+    assert report.endswith('exec "$FRAUD_PLATFORM_BIN/fraud-quarantine"')
 
 
 def test_ml_training_is_weekly_train_evaluate_promote(dagbag: dict[str, Any]) -> None:

@@ -113,4 +113,4 @@ def test_one_fraud_pipeline_run_succeeds_end_to_end(
     )
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(PIPELINE, run_id)}
     assert set(states.values()) == {"success"}, states
-    assert len(states) == 7
+    assert len(states) == 8  # the seven steps and report_quarantine

@@ -1,5 +1,11 @@
 """``fraud_pipeline``: bronze -> silver -> gold with dbt on Trino every 15 minutes, then
-the gold user profiles into the Redis feature store.
+the gold user profiles into the Redis feature store, then one log line with the sizes
+of the quarantines (``fraud-quarantine``).
+
+Only tests of data that would corrupt features or training fail ``dbt_test`` and so stop
+the push; incomplete or unmatched data (orphan or duplicate labels, unknown merchants)
+is quarantined in silver and warns (the dbt project's README, "Which tests block").
+``report_quarantine`` comes last so that reporting can never hold the push back.
 
 One run at a time (``max_active_runs=1``) and no catch-up: a late or long run delays the
 next one instead of piling runs up. Every task retries with backoff, has its own
@@ -25,6 +31,7 @@ STEPS: dict[str, tuple[str, timedelta]] = {
     "dbt_marts": (dbt_command("run", "--select", "marts"), timedelta(minutes=30)),
     "dbt_test": (dbt_command("test"), timedelta(minutes=20)),
     "push_features_to_redis": (platform_command("fraud-feature-writer"), timedelta(minutes=10)),
+    "report_quarantine": (platform_command("fraud-quarantine"), timedelta(minutes=5)),
 }
 
 with DAG(

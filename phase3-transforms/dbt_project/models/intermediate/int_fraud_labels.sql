@@ -1,4 +1,6 @@
--- One label per transaction: the first report (a later duplicate report changes nothing).
+-- One label per transaction: the first report (a later duplicate report changes nothing;
+-- it is counted in quarantine_duplicate_labels). A label whose transaction has not landed
+-- is kept: it joins the transaction when that lands (quarantine_orphan_labels meanwhile).
 with labels as (
 
     select * from {{ ref('stg_bronze__fraud_labels') }}
@@ -12,7 +14,7 @@ first_report as (
         select
             *,
             row_number() over (
-                partition by transaction_id order by reported_at, ingested_at
+                partition by transaction_id order by {{ label_report_order() }}
             ) as report_rank
         from labels
     )

@@ -17,6 +17,13 @@
 -- newest landing seen (a safety margin for writers whose commits overtake each other);
 -- transactions already in the table are skipped, so a re-read (or a later duplicate
 -- landing) changes nothing and marks nothing new for the models downstream.
+--
+-- The seed is reference data, not a whitelist: a terminal missing from it (one that first
+-- appears in the stream) keeps its transactions, with default enrichment: the name and
+-- category the event states (else 'unknown') and the transaction's country, which the
+-- event contract defines as the merchant's. is_known_merchant tells them apart; features
+-- never use the enrichment (terminal features are per merchant_id).
+-- quarantine_unknown_merchants counts them.
 
 {%- set since = none -%}
 {%- set new_from_date = none -%}
@@ -92,9 +99,10 @@ enriched as (
         t.is_international,
         t.device_id,
         t.device_type,
-        m.merchant_name,
-        m.merchant_category,
-        m.country as merchant_country,
+        coalesce(m.merchant_name, nullif(t.merchant_name, ''), 'unknown') as merchant_name,
+        coalesce(m.merchant_category, nullif(t.merchant_category, ''), 'unknown')
+            as merchant_category,
+        coalesce(m.country, t.country) as merchant_country,
         m.merchant_id is not null as is_known_merchant,
         t.event_time,
         t.event_ms,

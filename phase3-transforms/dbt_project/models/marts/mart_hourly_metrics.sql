@@ -51,7 +51,10 @@ hourly as (
         count(*) as tx_count,
         sum(t.amount) as total_amount,
         avg(t.amount) as avg_amount,
-        approx_percentile(t.amount, 0.95) as p95_amount,
+        -- exact nearest-rank p95 (approx_percentile's digest depends on how the rows are
+        -- split, so an incremental merge and a full refresh would disagree)
+        element_at(array_sort(array_agg(t.amount)), cast(ceil(0.95 * count(*)) as integer))
+            as p95_amount,
         count(distinct t.user_id) as active_users,
         count(distinct t.merchant_id) as active_merchants,
         count_if(t.is_international) as international_tx_count,

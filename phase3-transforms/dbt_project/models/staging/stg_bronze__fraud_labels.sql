@@ -15,7 +15,9 @@ renamed as (
         cast(event_time as timestamp(3) with time zone) as event_time,
         cast(reported_at as timestamp(3) with time zone) as reported_at,
         {{ epoch_ms('reported_at') }} as reported_ms,
-        cast(ingested_at as timestamp(3) with time zone) as ingested_at
+        cast(ingested_at as timestamp(3) with time zone) as ingested_at,
+        kafka_partition,
+        kafka_offset
     from source
 
 )

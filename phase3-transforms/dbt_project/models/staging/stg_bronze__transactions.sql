@@ -11,6 +11,8 @@ renamed as (
         cast(transaction_id as varchar) as transaction_id,
         cast(user_id as varchar) as user_id,
         cast(merchant_id as varchar) as merchant_id,
+        merchant_name,
+        merchant_category,
         cast(amount as double) as amount,
         upper(currency) as currency,
         lower(channel) as channel,
