@@ -71,7 +71,8 @@ lint: install ## ruff (lint + format check), import layering (import-linter) and
 	@$(VENV)/bin/mypy phase3-transforms/airflow/dags
 	@$(VENV)/bin/mypy phase3-transforms/transforms
 	@$(VENV)/bin/mypy phase4-ml/features.py phase4-ml/training phase4-ml/serving
-	@$(VENV)/bin/mypy phase5-analytics/alert_log phase5-analytics/tests
+	@$(VENV)/bin/mypy phase5-analytics/alert_log phase5-analytics/pipeline_exporter phase5-analytics/fraud_dashboards phase5-analytics/tests
+	@$(VENV)/bin/mypy phase5-analytics/superset/build_assets.py
 	@$(VENV)/bin/mypy bench
 
 .PHONY: test
@@ -139,7 +140,7 @@ phase3-up: init ## docker compose: + Postgres, Trino, Airflow, dbt
 	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 up -d
 phase4-up: init ## docker compose: + MLflow, Redis, Fraud API
 	$(COMPOSE) --profile phase1 --profile phase2 --profile phase3 --profile phase4 up -d
-phase5-up: init ## docker compose: + Prometheus (Grafana and Superset are not built yet)
+phase5-up: init ## docker compose: + Prometheus, exporters, Alertmanager, alert log, Grafana, Superset
 	$(COMPOSE) $(foreach p,$(PHASES),--profile $(p)) up -d
 .PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up
 

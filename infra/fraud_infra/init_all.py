@@ -5,6 +5,7 @@ fraud-init topics     Kafka topics
 fraud-init buckets    S3 bucket
 fraud-init trino      Trino schemas bronze/silver/gold (dbt registers the bronze tables)
 fraud-init env        write .env with generated secrets (make init)
+fraud-init jmx-agent  the JMX exporter java agent for compose's Kafka (jmx_agent.py)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from fraud_common.logs import configure_logging
 from fraud_common.settings import PlatformSettings
-from fraud_infra import dotenv_init
+from fraud_infra import dotenv_init, jmx_agent
 from fraud_infra.init_buckets import ensure_buckets
 from fraud_infra.init_postgres import ensure_databases
 from fraud_infra.init_topics import ensure_topics
@@ -26,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fraud-init", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["postgres", "topics", "buckets", "trino", "all", "env"])
+    parser.add_argument(
+        "what", choices=["postgres", "topics", "buckets", "trino", "all", "env", "jmx-agent"]
+    )
     args = parser.parse_args(argv)
     configure_logging()
     if args.what == "env":
         return dotenv_init.main()
+    if args.what == "jmx-agent":
+        return jmx_agent.main()
     settings = PlatformSettings()  # type: ignore[call-arg]  # secrets come from the environment
     steps: dict[str, Callable[[PlatformSettings], dict[str, str]]] = {
         "postgres": ensure_databases,

@@ -70,6 +70,7 @@ ENGINES = Step(
         "object-store",
         "s3-init",
         "redis",
+        "kafka-jmx-agent",
         "kafka",
         "kafka-init",
         "schema-registry",

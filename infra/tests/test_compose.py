@@ -23,7 +23,7 @@ import yaml
 
 from fraud_common.settings import PlatformSettings
 from fraud_infra.envfiles import parse_env_file
-from fraud_infra.init_postgres import COMPONENTS
+from fraud_infra.init_postgres import COMPONENTS, READERS
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +50,12 @@ IMAGE_VERSIONS: dict[str, tuple[str, str]] = {
     "prom/prometheus": ("PROMETHEUS_VERSION", "v{}"),
     "prom/alertmanager": ("ALERTMANAGER_VERSION", "v{}"),
     "kafbat/kafka-ui": ("KAFKA_UI_VERSION", "{}"),
+    # compose only (AGPL, no native build): pinned in versions.env like kafka-ui
+    "grafana/grafana": ("GRAFANA_VERSION", "{}"),
     "trinodb/trino": ("TRINO_VERSION", "{}"),
+    "prometheuscommunity/postgres-exporter": ("POSTGRES_EXPORTER_VERSION", "v{}"),
+    "oliver006/redis_exporter": ("REDIS_EXPORTER_VERSION", "v{}-alpine"),
+    "prom/node-exporter": ("NODE_EXPORTER_VERSION", "v{}"),
 }
 #: images pinned literally on purpose (no native counterpart, frozen release)
 LITERAL_IMAGES = frozenset({"minio/minio:RELEASE.2025-04-22T22-12-26Z"})
@@ -65,23 +70,27 @@ NATIVE_INSTALLERS: dict[str, str] = {
     "REDIS_VERSION": "debian.sh",
     "PROMETHEUS_VERSION": "debian.sh",
     "ALERTMANAGER_VERSION": "debian.sh",
+    "POSTGRES_EXPORTER_VERSION": "debian.sh",
+    "REDIS_EXPORTER_VERSION": "debian.sh",
+    "NODE_EXPORTER_VERSION": "debian.sh",
+    "JMX_EXPORTER_VERSION": "kafka.sh",
     "TRINO_VERSION": "trino.sh",
     "AIRFLOW_VERSION": "airflow.sh",
+    "SUPERSET_VERSION": "superset.sh",
 }
 #: secrets of .env.example whose service is not in compose yet -> that service. Once the
 #: service exists the secret must be used (with :?) like every other one.
-PENDING_SECRETS: dict[str, str] = {
-    "SUPERSET_SECRET_KEY": "superset",
-    "SUPERSET_ADMIN_PASSWORD": "superset-init",
-    "GRAFANA_ADMIN_PASSWORD": "grafana",
-}
+PENDING_SECRETS: dict[str, str] = {}
 #: fraud-init subcommand -> environment variables it reads besides PlatformSettings
 INIT_SUBCOMMAND_ENV: dict[str, frozenset[str]] = {
-    "postgres": frozenset(COMPONENTS.values()),
+    "postgres": frozenset(COMPONENTS.values()) | {var for _, var in READERS.values()},
     "topics": frozenset(),
     "buckets": frozenset(),
     "trino": frozenset({"TRINO_HOST"}),
+    "jmx-agent": frozenset({"JMX_EXPORTER_VERSION", "JMX_AGENT_DIR"}),
 }
+#: fraud-init subcommands that reach no engine, hence read no PlatformSettings
+INIT_WITHOUT_SETTINGS = frozenset({"jmx-agent"})
 
 
 # ============================================================================ interpolation
@@ -576,7 +585,8 @@ def init_environment_problems(doc: Compose, root: Path, required: set[str]) -> l
             problems.append(f"{name}: fraud-init subcommand {sub!r} is not one of the jobs")
             continue
         env = environment(svc)
-        for var in sorted(required | INIT_SUBCOMMAND_ENV[sub]):
+        needed = INIT_SUBCOMMAND_ENV[sub] | (set() if sub in INIT_WITHOUT_SETTINGS else required)
+        for var in sorted(needed):
             if not env.get(var):
                 problems.append(f"{name}: `fraud-init {sub}` needs {var}")
     return problems
@@ -925,17 +935,18 @@ def test_secret_check_reports_optional_and_unused_secrets() -> None:
             "A": "${POSTGRES_PASSWORD}",
             "B": "${REDIS_PASSWORD:-insecure}",
             "C": "${S3_SECRET_KEY:?set it}",
-            "D": "${GRAFANA_ADMIN_PASSWORD:?set it}",
+            "D": "${SUPERSET_ADMIN_PASSWORD:?set it}",
         }
     )
     doc["services"]["superset"] = {"image": "x"}
     secrets = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "S3_SECRET_KEY", "S3_ACCESS_KEY"}
-    secrets |= {"GRAFANA_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY"}
-    assert secret_problems(doc, secrets, PENDING_SECRETS) == [
-        "secret GRAFANA_ADMIN_PASSWORD is used now: remove it from PENDING_SECRETS",
+    secrets |= {"SUPERSET_ADMIN_PASSWORD", "SUPERSET_SECRET_KEY"}
+    pending = {"SUPERSET_SECRET_KEY": "superset", "SUPERSET_ADMIN_PASSWORD": "superset-init"}
+    assert secret_problems(doc, secrets, pending) == [
         "secret POSTGRES_PASSWORD is used without :? (compose would start without it)",
         "secret REDIS_PASSWORD is used without :? (compose would start without it)",
         "secret S3_ACCESS_KEY is not used by any service",
+        "secret SUPERSET_ADMIN_PASSWORD is used now: remove it from PENDING_SECRETS",
         "secret SUPERSET_SECRET_KEY is not used although service superset exists",
     ]
 
@@ -966,6 +977,7 @@ def test_init_jobs_get_every_setting_they_need(compose: Compose) -> None:
     assert set(init_services(compose, REPO)) == {
         "postgres-init",
         "kafka-init",
+        "kafka-jmx-agent",
         "s3-init",
         "trino-init",
     }

@@ -22,6 +22,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 DLQ_RECORDS = PromCounter(
     "fraud_producer_dlq_records_total", "Records routed to the DLQ, by reason", ["reason"]
 )
+#: the producer's DLQ reasons; each series exists from the start at 0, so the first record
+#: of a reason shows in increase()/rate() (a series born at 1 shows no increase)
+DLQ_REASONS = ("schema_validation", "quality", "not_avro", "delivery_failed")
+for _reason in DLQ_REASONS:
+    DLQ_RECORDS.labels(reason=_reason)
 DELIVERY_ERRORS = PromCounter(
     "fraud_producer_delivery_errors_total",
     "Records the broker finally did not acknowledge",

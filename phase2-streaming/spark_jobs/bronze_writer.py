@@ -73,6 +73,8 @@ def start_all(
     if unknown:
         raise ValueError(f"unknown streams {sorted(unknown)}; known: {sorted(specs)}")
     names = settings.stream_names()
+    for name in names:
+        metrics.declare_stream(name, (rule.name for rule in specs[name].rules))
     return {name: start_query(spark, specs[name], settings, once) for name in names}
 
 

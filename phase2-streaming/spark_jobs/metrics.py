@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,16 @@ ROWS_DLQ = Counter(
 DLQ_RECORDS = Counter(
     "fraud_bronze_dlq_records_total", "Records published to the DLQ topic", ["stream"]
 )
+
+
+def declare_stream(stream: str, rules: Iterable[str]) -> None:
+    """Create a stream's DLQ series at 0 before its first batch, so the first rejected row
+    of a rule shows in increase()/rate() (a series born at 1 shows no increase)."""
+    DLQ_RECORDS.labels(stream)
+    for rule in rules:
+        ROWS_DLQ.labels(stream, rule)
+
+
 DUPLICATES = Counter(
     "fraud_bronze_duplicates_dropped_total",
     "Rows dropped as duplicates of a transaction_id within the dedup window",
@@ -38,6 +48,13 @@ LAG_RECORDS = Gauge(
     "fraud_bronze_input_lag_records",
     "Records in Kafka not yet read (sum over partitions)",
     ["stream"],
+)
+PARTITION_LAG = Gauge(
+    "fraud_bronze_partition_lag_records",
+    "Records in a Kafka partition not yet processed: the topic's end offset (latestOffset)"
+    " minus the offset the last batch processed up to (endOffset), from the query progress"
+    " (Spark keeps its offsets in the checkpoint, not in a consumer group)",
+    ["topic", "partition"],
 )
 LAG_SECONDS = Gauge(
     "fraud_bronze_input_lag_seconds",
@@ -106,19 +123,24 @@ class BatchStats:
         )
 
 
-def offsets_behind(progress: Mapping[str, Any]) -> int | None:
-    """Records between a progress report's end offsets and the latest offsets."""
-    total = 0
-    seen = False
+def partition_lag(progress: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """Records behind per (topic, partition): a progress report's latest minus end offsets."""
+    lag: dict[tuple[str, str], int] = {}
     for source in progress.get("sources", []):
         latest, end = source.get("latestOffset"), source.get("endOffset")
         if not isinstance(latest, dict) or not isinstance(end, dict):
             continue
         for topic, parts in latest.items():
             for part, offset in parts.items():
-                total += max(0, int(offset) - int(end.get(topic, {}).get(part, offset)))
-                seen = True
-    return total if seen else None
+                done = end.get(topic, {}).get(part, offset)
+                lag[(topic, str(part))] = max(0, int(offset) - int(done))
+    return lag
+
+
+def offsets_behind(progress: Mapping[str, Any]) -> int | None:
+    """Records between a progress report's end offsets and the latest offsets."""
+    lag = partition_lag(progress)
+    return sum(lag.values()) if lag else None
 
 
 def dropped_duplicates(progress: Mapping[str, Any]) -> int:
@@ -131,8 +153,12 @@ def dropped_duplicates(progress: Mapping[str, Any]) -> int:
 
 
 def record_progress(stream: str, progress: Mapping[str, Any]) -> None:
-    """Export what only Spark's progress report knows: lag in records, duplicates."""
-    behind = offsets_behind(progress)
+    """Export what only Spark's progress report knows: lag in records (per stream and per
+    partition), duplicates."""
+    lag = partition_lag(progress)
+    for (topic, partition), records in lag.items():
+        PARTITION_LAG.labels(topic, partition).set(records)
+    behind = sum(lag.values()) if lag else None
     if behind is not None:
         LAG_RECORDS.labels(stream).set(behind)
     dups = dropped_duplicates(progress)

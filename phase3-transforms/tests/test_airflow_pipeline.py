@@ -12,15 +12,15 @@ is an incremental run, like every scheduled one.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from fraud_infra.airflow_client import AirflowClient
-from fraud_infra.stack import Stack, StackError
+from fraud_infra.stack import Stack
 from fraud_testing.lakehouse import Lakehouse
+from fraud_testing.stack import group_running
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +34,8 @@ CATCH_UP_WATCH_SECONDS = 15
 
 @pytest.fixture(scope="module")
 def airflow_stack(native_stack: Stack) -> Iterator[Stack]:
-    if os.environ.get("FRAUD_STACK_AUTOSTART", "1") == "0":  # use what runs, start nothing
-        yield native_stack
-        return
-    try:
-        started = native_stack.up([AIRFLOW_GROUP])
-    except StackError as err:
-        pytest.fail(f"Airflow did not come up: {err}", pytrace=False)
-    try:
-        yield native_stack
-    finally:
-        if started:
-            native_stack.stop(started)
+    with group_running(native_stack, AIRFLOW_GROUP, "Airflow") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ catch up, and one incremental dbt run brings silver and gold up to date. Asserte
   once, and the count equals what the scorer reports;
 - the live-scored frauds (the simulator's labels, delivered after 5 s here) score higher
   than the genuine transactions: AUC >= 0.85;
+- every Prometheus target (every service of the platform) is up while the demo runs;
 - a second ``make demo`` skips every finished step.
 """
 
@@ -40,6 +41,7 @@ from fraud_contracts.names import MART_FRAUD_FEATURES, PREDICTIONS_TABLE
 from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.lakehouse import Lakehouse
+from fraud_testing.prometheus import wait_until_all_up
 
 pytestmark = pytest.mark.e2e
 
@@ -148,6 +150,8 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
         time.sleep(LIVE_SECONDS)
         scored_live = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
         assert scored_live > 0
+        # every service is a Prometheus target, and each is up (Prometheus names the others)
+        assert wait_until_all_up() == []
         # the live monitor joined the labels that came back with the prediction log
         wait_for(
             "the live monitor to see labelled frauds",

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Engines taken from Debian packages: PostgreSQL, Redis, Prometheus (+ promtool),
-# Alertmanager (+ amtool).
+# Alertmanager (+ amtool) and the exporters Prometheus scrapes them through (postgres,
+# redis, node).
 # Installs only what is missing (apt needs root or sudo), then checks that the installed
 # releases are the ones versions.env pins for compose: the same major line for
 # PostgreSQL (Debian ships the newest minor), the exact release for Redis, Prometheus and
-# Alertmanager.
+# Alertmanager and the exporters.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
@@ -15,6 +16,9 @@ pkgs=()
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 command -v prometheus >/dev/null || pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || pkgs+=(prometheus-alertmanager)
+command -v prometheus-postgres-exporter >/dev/null || pkgs+=(prometheus-postgres-exporter)
+command -v prometheus-redis-exporter >/dev/null || pkgs+=(prometheus-redis-exporter)
+command -v prometheus-node-exporter >/dev/null || pkgs+=(prometheus-node-exporter)
 if ((${#pkgs[@]})); then
   sudo=()
   [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -36,3 +40,8 @@ check "Prometheus" "$PROMETHEUS_VERSION" "$(prometheus --version 2>&1 | grep -oE
 command -v promtool >/dev/null || { echo "promtool missing (package prometheus)" >&2; exit 1; }
 check "Alertmanager" "$ALERTMANAGER_VERSION" "$(prometheus-alertmanager --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"
 command -v amtool >/dev/null || { echo "amtool missing (package prometheus-alertmanager)" >&2; exit 1; }
+# The packages' postinst start nothing here (no systemd; policy-rc.d in containers); the
+# native stack runs the exporters itself (services.yaml).
+check "postgres-exporter" "$POSTGRES_EXPORTER_VERSION" "$(prometheus-postgres-exporter --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"
+check "redis-exporter" "$REDIS_EXPORTER_VERSION" "$(prometheus-redis-exporter --version 2>&1 | grep -oE 'Exporter [0-9.]+' | head -1 | cut -d' ' -f2)"
+check "node-exporter" "$NODE_EXPORTER_VERSION" "$(prometheus-node-exporter --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)"

@@ -3,13 +3,28 @@
 #
 # Resolves infra/kafka/pom.xml with Maven (checksums verified) into
 #   ${FRAUD_CACHE_DIR:-$HOME/.cache/fraud-platform}/kafka-$KAFKA_VERSION/libs/*.jar
-# and marks the directory complete. Idempotent: does nothing when the marker exists.
+# and marks the directory complete, and the JMX exporter java agent (below). Idempotent:
+# does nothing when the markers exist.
 # Needs: mvn, java 17+.
 set -euo pipefail
 
 NAME=kafka
 source "$(dirname "$0")/common.sh"
 DEST="$CACHE/kafka-$KAFKA_VERSION"
+
+# The Prometheus JMX exporter java agent (the broker's metrics on :9404, services.yaml):
+#   $CACHE/jmx-exporter-$JMX_EXPORTER_VERSION/jmx_prometheus_javaagent.jar
+JMX_DEST="$CACHE/jmx-exporter-$JMX_EXPORTER_VERSION"
+if [[ ! -f "$JMX_DEST/.complete" ]]; then
+  need mvn
+  log "fetching io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION into $JMX_DEST"
+  jmx_tmp=$(mktemp -d "$CACHE/.jmx-exporter.XXXXXX")
+  mvn_fetch "io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION:jar" "$jmx_tmp"
+  mv "$jmx_tmp/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar" "$jmx_tmp/jmx_prometheus_javaagent.jar"
+  rm -rf "$JMX_DEST"
+  mv "$jmx_tmp" "$JMX_DEST"
+  touch "$JMX_DEST/.complete"
+fi
 
 if [[ -f "$DEST/.complete" ]]; then
   log "Kafka $KAFKA_VERSION already installed in $DEST"

@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka import Consumer, Message
@@ -120,3 +121,24 @@ def consume_all(
     finally:
         consumer.close()
     return out
+
+
+@contextmanager
+def group_running(stack: Stack, group: str, what: str) -> Iterator[Stack]:
+    """Start ``group`` of the native stack for a test module, and stop what it started.
+
+    ``FRAUD_STACK_AUTOSTART=0`` uses what runs and starts nothing; a start that fails
+    fails the test naming ``what`` (e.g. "Airflow") with the stack's message.
+    """
+    if os.environ.get("FRAUD_STACK_AUTOSTART", "1") == "0":
+        yield stack
+        return
+    try:
+        started = stack.up([group])
+    except StackError as err:
+        pytest.fail(f"{what} did not come up: {err}", pytrace=False)
+    try:
+        yield stack
+    finally:
+        if started:
+            stack.stop(started)

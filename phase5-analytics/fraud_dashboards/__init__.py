@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: generator, PromQL checks and rendered pictures."""
