@@ -126,18 +126,24 @@ class Stack:
         conf.write_text(supervisor_conf.render(self.services, self.state, repo_root()))
         return conf
 
-    def ensure_daemon(self) -> None:
+    def ensure_daemon(self, starting: Iterable[str] = ()) -> None:
+        """Start supervisord, or make it re-read the configuration. A changed program is
+        replaced only if it is among ``starting`` (it is then restarted with the new
+        configuration): the configuration is rendered from the caller's environment, so
+        ``fraud-stack up superset`` from another shell must not restart the producer that
+        ``make demo`` started with its own settings. Removed programs are stopped."""
         conf = self.write_config()
         if self.daemon_running():
             rpc = self.rpc()
             added, changed, removed = rpc.supervisor.reloadConfig()[0]
-            for name in changed + removed:  # e.g. a new version in versions.env
+            replace = [n for n in changed if n in set(starting)]
+            for name in replace + removed:  # e.g. a new version in versions.env
                 info = self.process_info(name)
                 if info and info["statename"] in {"RUNNING", "STARTING", "BACKOFF"}:
                     rpc.supervisor.stopProcess(name, True)
                     say(f"  ↻ {name:<16} configuration changed: restarting")
                 rpc.supervisor.removeProcessGroup(name)
-            for name in added + changed:
+            for name in added + replace:
                 rpc.supervisor.addProcessGroup(name)
             return
         supervisord = Path(sys.prefix) / "bin" / "supervisord"
@@ -204,7 +210,7 @@ class Stack:
         """
         order = select(self.services, names)
         self.install(order)
-        self.ensure_daemon()
+        self.ensure_daemon(order)
         started: list[str] = []
         failed = threading.Event()
         errors: list[Exception] = []

@@ -62,7 +62,7 @@ class _TimedStack(Stack):
     def install(self, names: object) -> None:
         pass
 
-    def ensure_daemon(self) -> None:
+    def ensure_daemon(self, starting: object = ()) -> None:
         pass
 
     def _start_one(self, name: str, failed: threading.Event) -> bool:

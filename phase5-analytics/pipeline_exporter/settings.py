@@ -20,7 +20,9 @@ class PipelineExporterSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8005, ge=0, le=65535)
-    interval_seconds: float = Field(default=30.0, gt=0, description="between two refreshes")
+    interval_seconds: float = Field(
+        default=60.0, gt=0, description="between two refreshes (~4 s of Trino queries each)"
+    )
     timeout_seconds: float = Field(default=20.0, gt=0, description="per source and refresh")
 
     trino_host: str = Field(default="127.0.0.1", validation_alias=_env("TRINO_HOST"))
