@@ -73,8 +73,8 @@ def run_dag(
 ) -> str:
     """Trigger one run (``run_note`` is shown with it in Airflow) and wait for it. A
     paused DAG's runs stay queued, so the DAG is unpaused first; that makes the scheduler
-    add a run for the latest missed tick, which is dropped (the triggered run does that
-    work)."""
+    add a run for the latest missed tick, which is dropped, also when it appears while the
+    triggered run works (that run does the same work)."""
     client.wait_for_dag(dag_id)  # a fresh Airflow parses the DAG files first
     earlier = {run["dag_run_id"] for run in client.runs(dag_id)}
     run_id = client.trigger(dag_id, note=run_note)
@@ -86,8 +86,13 @@ def run_dag(
             time.sleep(1)
     deadline = time.monotonic() + timeout
     while True:
+        # the scheduler may add the catch-up run later than the watch above (the DAG
+        # processor parses every 30 s); queued behind this one (one active run per DAG) it
+        # would redo the same work right after (ml_training: a second model)
+        client.discard_scheduled_runs(dag_id, keep=earlier)
         run = client.run(dag_id, run_id)
         if run["state"] == "success":
+            client.discard_scheduled_runs(dag_id, keep=earlier)
             return run_id
         if run["state"] == "failed":
             raise BootstrapError(
