@@ -81,14 +81,19 @@ def gold_refresh(query: Query) -> None:
 
 
 def quarantine_sizes(query: Query) -> None:
-    """Rows of each ``silver.quarantine_*`` table; no table, no series."""
+    """Rows still in quarantine in each ``silver.quarantine_*`` table: those without a
+    ``resolved_at`` where the table has that column (an orphan label whose transaction
+    landed later is resolved, not quarantined); no table, no series."""
     tables = query(
-        "SELECT table_name FROM information_schema.tables"
+        "SELECT table_name, count_if(column_name = 'resolved_at') > 0"
+        " FROM information_schema.columns"
         " WHERE table_schema = 'silver' AND table_name LIKE 'quarantine\\_%' ESCAPE '\\'"
+        " GROUP BY table_name"
     )
     values: dict[tuple[str, ...], float] = {}
-    for (table,) in tables:
-        rows = query(f'SELECT count(*) FROM {SILVER_SCHEMA}."{table}"')  # noqa: S608
+    for table, resolvable in tables:
+        where = " WHERE resolved_at IS NULL" if resolvable else ""
+        rows = query(f'SELECT count(*) FROM {SILVER_SCHEMA}."{table}"{where}')  # noqa: S608
         values[(str(table),)] = float(rows[0][0])
     metrics.set_all(metrics.QUARANTINE_ROWS, values)
 

@@ -83,9 +83,12 @@ def test_quarantine_has_a_series_per_existing_table_only() -> None:
     sources.quarantine_sizes(
         FakeTrino(
             {
-                r"information_schema\.tables": [["quarantine_orphan_labels"], ["quarantine_x"]],
-                r'"quarantine_orphan_labels"': [[4]],
-                r'"quarantine_x"': [[0]],
+                r"information_schema\.columns": [
+                    ["quarantine_orphan_labels", True],
+                    ["quarantine_x", False],
+                ],
+                r'"quarantine_orphan_labels" WHERE resolved_at IS NULL$': [[4]],
+                r'"quarantine_x"$': [[0]],
             }
         )
     )
@@ -94,14 +97,14 @@ def test_quarantine_has_a_series_per_existing_table_only() -> None:
     sources.quarantine_sizes(
         FakeTrino(
             {
-                r"information_schema\.tables": [["quarantine_orphan_labels"]],
-                r'"quarantine_orphan_labels"': [[1]],
+                r"information_schema\.columns": [["quarantine_orphan_labels", True]],
+                r'"quarantine_orphan_labels" WHERE resolved_at IS NULL$': [[1]],
             }
         )
     )
     assert sample("fraud_quarantine_rows", table="quarantine_x") is None
     assert sample("fraud_quarantine_rows", table="quarantine_orphan_labels") == 1
-    sources.quarantine_sizes(FakeTrino({r"information_schema\.tables": []}))
+    sources.quarantine_sizes(FakeTrino({r"information_schema\.columns": []}))
     assert sample("fraud_quarantine_rows", table="quarantine_orphan_labels") is None
 
 
