@@ -40,8 +40,12 @@ LOGINS = {
     "mlflow": "no login",
     "trino": "any user name, no password",
     "prometheus": "no login",
+    "alertmanager": "no login",
+    "alert-log": "no login (the alerts Alertmanager sent, as JSON)",
     "fraud-api": "no login",
     "bronze-writer": "Spark UI, no login",
+    "superset": "SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD in .env "
+    "(start it: .venv/bin/fraud-stack up superset)",
 }
 
 
