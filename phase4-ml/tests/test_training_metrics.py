@@ -19,13 +19,20 @@ def test_card_precision_at_k_by_hand() -> None:
     cards = pd.Series(["a", "a", "b", "c", "d", "a", "b", "c"])
     labels = [0, 1, 0, 1, 0, 0, 0, 1]
     scores = [0.9, 0.1, 0.8, 0.7, 0.2, 0.3, 0.9, 0.1]
-    # day 1: card maxima a 0.9 (fraud), b 0.8, c 0.7 (fraud), d 0.2 -> top 2 {a, b}: 1/2
-    # day 2: b 0.9, a 0.3, c 0.1 (fraud) -> top 2 {b, a}: 0/2
-    assert card_precision_top_k(days, cards, labels, scores, k=2) == pytest.approx(0.25)
-    # k larger than the cards of a day still divides by k (the Handbook's definition)
-    assert card_precision_top_k(days, cards, labels, scores, k=4) == pytest.approx(
-        (2 / 4 + 1 / 4) / 2
-    )
+    # day 1: card maxima a 0.9 (fraud), b 0.8, c 0.7 (fraud), d 0.2 -> top 2 {a, b}: 1/2,
+    #        a detected
+    # day 2 without a: b 0.9, c 0.1 (fraud) -> top 2 {b, c}: 1/2
+    assert card_precision_top_k(days, cards, labels, scores, k=2) == pytest.approx(0.5)
+    # the variant without removal: day 2 is b 0.9, a 0.3, c 0.1 -> top 2 {b, a}: 0/2
+    assert card_precision_top_k(
+        days, cards, labels, scores, k=2, remove_detected=False
+    ) == pytest.approx(0.25)
+    # k larger than the cards of a day still divides by k; day 1 detects a and c, so day 2
+    # has only b left: (2/4 + 0/4) / 2 (without removal: (2/4 + 1/4) / 2)
+    assert card_precision_top_k(days, cards, labels, scores, k=4) == pytest.approx(0.25)
+    assert card_precision_top_k(
+        days, cards, labels, scores, k=4, remove_detected=False
+    ) == pytest.approx((2 / 4 + 1 / 4) / 2)
 
 
 def test_evaluate_perfect_and_inverted_scores() -> None:

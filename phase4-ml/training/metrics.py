@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,11 +60,25 @@ class Scores:
 
 
 def card_precision_top_k(
-    days: pd.Series, cards: pd.Series, labels: npt.ArrayLike, scores: npt.ArrayLike, k: int = 100
+    days: pd.Series,
+    cards: pd.Series,
+    labels: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    k: int = 100,
+    remove_detected: bool = True,
 ) -> float:
-    """Mean over days of the fraud share among the day's ``k`` highest-scored cards.
+    """Card Precision@k as the *Fraud Detection Handbook* defines it (chapter 4,
+    ``card_precision_top_k``): day by day in date order, each card's score is its
+    highest transaction score of the day and its label its highest label; the day's
+    precision is the number of compromised cards among the ``k`` highest-scored cards
+    divided by ``k`` (also when the day has fewer cards); the compromised cards found so
+    are *detected* and left out of every later day (an investigator blocks a card once);
+    the result is the mean over days.
 
-    A day with fewer than ``k`` cards still divides by ``k`` (the Handbook's definition).
+    ``remove_detected=False`` is the variant without that removal (a compromised card
+    counts again on every day it stays in the top ``k``); this module reported it as
+    CP@k until 2026-12-02. It gives higher figures and is not comparable with the
+    Handbook's published ones.
     """
     frame = pd.DataFrame(
         {
@@ -78,10 +93,17 @@ def card_precision_top_k(
     per_card = frame.groupby(["day", "card"], sort=False).agg(
         score=("score", "max"), label=("label", "max")
     )
+    detected: set[Any] = set()
     values = []
     for _, cards_of_day in per_card.groupby(level="day", sort=True):
+        if detected:
+            keep = ~cards_of_day.index.get_level_values("card").isin(list(detected))
+            cards_of_day = cards_of_day[keep]
         top = cards_of_day.sort_values("score", ascending=False, kind="stable").head(k)
-        values.append(float(top["label"].sum()) / k)
+        found = top[top["label"] > 0].index.get_level_values("card")
+        values.append(len(found) / k)
+        if remove_detected:
+            detected.update(found)
     return float(np.mean(values))
 
 
