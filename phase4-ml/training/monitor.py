@@ -58,9 +58,16 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     recall double precision,
     average_precision double precision,
     auc double precision,
+    fraud_amount_caught double precision,
+    fraud_amount_missed double precision,
     PRIMARY KEY (computed_at, model_version)
 )
 """
+#: tables made before the loss amounts existed get their columns
+_MIGRATIONS = (
+    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS fraud_amount_caught double precision",
+    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS fraud_amount_missed double precision",
+)
 GAUGES = {
     name: Gauge(f"fraud_model_live_{name}", help_text, ["model_version"])
     for name, help_text in {
@@ -70,6 +77,10 @@ GAUGES = {
         "auc": "AUC-ROC of the live scores against the labels",
         "labelled": "Live predictions old enough to be labelled, in the window",
         "frauds": "Of those, the ones labelled fraud",
+        "fraud_amount_caught": "Amount of the labelled frauds the high tier flagged (losses "
+        "prevented at the serving threshold)",
+        "fraud_amount_missed": "Amount of the labelled frauds below the high tier (losses "
+        "missed at the serving threshold)",
     }.items()
 }
 LAST_PASS = Gauge("fraud_model_live_last_pass_timestamp_seconds", "End of the last pass")
@@ -113,13 +124,21 @@ class LiveQuality:
     recall: float | None
     average_precision: float | None
     auc: float | None
+    fraud_amount_caught: float = 0.0
+    fraud_amount_missed: float = 0.0
 
 
 def quality(
-    model_version: str, scores: np.ndarray, flagged: np.ndarray, fraud: np.ndarray
+    model_version: str,
+    scores: np.ndarray,
+    flagged: np.ndarray,
+    fraud: np.ndarray,
+    amounts: np.ndarray | None = None,
 ) -> LiveQuality:
-    """The live metrics of one version from its labelled predictions."""
+    """The live metrics of one version from its labelled predictions; with ``amounts``,
+    also the money of the frauds flagged (losses prevented) and not flagged (missed)."""
     tp = int(np.sum(flagged & fraud))
+    money = np.zeros(len(fraud)) if amounts is None else amounts
     both_classes = 0 < int(fraud.sum()) < len(fraud)
     return LiveQuality(
         model_version=model_version,
@@ -130,6 +149,8 @@ def quality(
         recall=tp / int(fraud.sum()) if fraud.any() else None,
         average_precision=float(average_precision_score(fraud, scores)) if both_classes else None,
         auc=float(roc_auc_score(fraud, scores)) if both_classes else None,
+        fraud_amount_caught=float(money[flagged & fraud].sum()),
+        fraud_amount_missed=float(money[~flagged & fraud].sum()),
     )
 
 
@@ -148,7 +169,7 @@ def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[
     start = end - dt.timedelta(days=settings.window_days)
     with psycopg.connect(settings.dsn()) as conn:
         rows = conn.execute(
-            f"SELECT model_version, transaction_id, probability, risk_tier "  # noqa: S608
+            f"SELECT model_version, transaction_id, probability, risk_tier, amount "  # noqa: S608
             f"FROM {PREDICTIONS_TABLE} WHERE event_time >= %s AND event_time < %s",
             (start, end),
         ).fetchall()
@@ -162,13 +183,19 @@ def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[
                 np.array([r[2] for r in part], dtype=np.float64),
                 np.array([r[3] == HIGH_TIER for r in part]),
                 np.array([r[1] in frauds for r in part]),
+                np.array([r[4] for r in part], dtype=np.float64),
             )
             for version, part in sorted(by_version.items())
         ]
         conn.execute(_DDL)
+        for statement in _MIGRATIONS:
+            conn.execute(statement)
         with conn.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+                f"INSERT INTO {TABLE} (computed_at, model_version, window_start, window_end, "  # noqa: S608
+                "labelled, frauds, flagged, precision, recall, average_precision, auc, "
+                "fraud_amount_caught, fraud_amount_missed) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         now,
@@ -182,6 +209,8 @@ def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[
                         q.recall,
                         q.average_precision,
                         q.auc,
+                        q.fraud_amount_caught,
+                        q.fraud_amount_missed,
                     )
                     for q in results
                 ],

@@ -213,7 +213,8 @@ WHERE l.is_fraud""",
         schema="public",
         description=(
             "fraud-monitor's latest pass per model version: labelled frauds caught (risk tier "
-            "high, the serving threshold) and missed."
+            "high, the serving threshold) and missed, in count and amount (losses prevented "
+            "and missed)."
         ),
         sql="""SELECT DISTINCT ON (model_version)
        model_version,
@@ -222,6 +223,8 @@ WHERE l.is_fraud""",
        flagged,
        round(coalesce(recall, 0) * frauds)::bigint AS frauds_caught,
        frauds - round(coalesce(recall, 0) * frauds)::bigint AS frauds_missed,
+       coalesce(fraud_amount_caught, 0) AS losses_prevented,
+       coalesce(fraud_amount_missed, 0) AS losses_missed,
        precision,
        recall
 FROM model_live_metrics
@@ -233,6 +236,8 @@ ORDER BY model_version, computed_at DESC""",
             "flagged": "BIGINT",
             "frauds_caught": "BIGINT",
             "frauds_missed": "BIGINT",
+            "losses_prevented": "DOUBLE PRECISION",
+            "losses_missed": "DOUBLE PRECISION",
             "precision": "DOUBLE PRECISION",
             "recall": "DOUBLE PRECISION",
         },
@@ -525,6 +530,21 @@ DASHBOARDS: dict[str, tuple[str, str, list[list[Chart]]]] = {
             ],
             [
                 Chart(
+                    "Losses prevented vs missed at the serving threshold",
+                    "live_model_quality",
+                    "echarts_timeseries_bar",
+                    categorical(
+                        "model_version",
+                        [
+                            sql_metric("SUM(losses_prevented)", "prevented (risk tier high)"),
+                            sql_metric("SUM(losses_missed)", "missed"),
+                        ],
+                        stack="Stack",
+                        y_axis_title="fraud amount",
+                    ),
+                    width=3,
+                ),
+                Chart(
                     "Frauds caught vs missed at the serving threshold",
                     "live_model_quality",
                     "echarts_timeseries_bar",
@@ -536,6 +556,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[list[Chart]]]] = {
                         ],
                         stack="Stack",
                     ),
+                    width=3,
                 ),
                 Chart(
                     "Fraud amount per day by scenario",

@@ -117,14 +117,30 @@ def _store_digest(digest: str) -> None:
     db.session.commit()
 
 
+#: how the bundle is imported; part of the digest, so a change of it imports again
+IMPORTER = "datasets, charts, then dashboards, overwriting"
+
+
+def _subset(contents: dict[str, str], kinds: tuple[str, ...], kind: str) -> dict[str, str]:
+    """The bundle's files of ``kinds`` as an export of ``kind`` (its metadata.yaml type)."""
+    files = {p: t for p, t in contents.items() if p.split("/", 1)[0] in kinds}
+    metadata = yaml.safe_load(contents["metadata.yaml"])
+    files["metadata.yaml"] = yaml.safe_dump({**metadata, "type": kind})
+    return files
+
+
 def ensure_assets(contents: dict[str, str], password: str, username: str) -> str:
     from flask import g
     from superset import db, security_manager
+    from superset.commands.chart.importers.dispatcher import ImportChartsCommand
     from superset.commands.dashboard.importers.dispatcher import ImportDashboardsCommand
+    from superset.commands.dataset.importers.dispatcher import ImportDatasetsCommand
     from superset.models.dashboard import Dashboard
 
     digest = hashlib.sha256(
-        json.dumps(contents, sort_keys=True).encode() + hashlib.sha256(password.encode()).digest()
+        json.dumps(contents, sort_keys=True).encode()
+        + hashlib.sha256(password.encode()).digest()
+        + IMPORTER.encode()
     ).hexdigest()
     wanted = {
         yaml.safe_load(text)["uuid"]
@@ -138,6 +154,19 @@ def ensure_assets(contents: dict[str, str], password: str, username: str) -> str
         return "unchanged"
     passwords = {path: password for path in contents if path == "databases/prediction_log.yaml"}
     g.user = security_manager.find_user(username=username)
+    # A dashboard import never overwrites the datasets and charts it brings (Superset keeps
+    # existing ones, in case other dashboards use them): import those first, overwriting,
+    # so a changed dataset query or chart reaches a platform that imported an older bundle.
+    ImportDatasetsCommand(
+        _subset(contents, ("databases", "datasets"), "SqlaTable"),
+        passwords=passwords,
+        overwrite=True,
+    ).run()
+    ImportChartsCommand(
+        _subset(contents, ("databases", "datasets", "charts"), "Slice"),
+        passwords=passwords,
+        overwrite=True,
+    ).run()
     ImportDashboardsCommand(dict(contents), passwords=passwords, overwrite=True).run()
     _store_digest(digest)
     return "imported"
