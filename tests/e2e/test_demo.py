@@ -8,8 +8,11 @@ about a minute. Then the live producer is stopped, the bronze writer and the sco
 catch up, and one incremental dbt run brings silver and gold up to date. Asserted:
 
 - nothing lost or duplicated between the layers: the raw topic, bronze, silver and gold
-  hold the same transactions; the labels topic and bronze's labels agree; the DLQ holds
-  exactly the backfill's malformed records;
+  hold the same transactions; the labels topic and bronze's labels agree; the producer's
+  DLQ records are exactly the backfill's malformed records, and the bronze writer rejected
+  nothing but malformed records (none but those of an earlier session's alert drill,
+  tests/e2e/test_demo_alert_drill.py: the raw records it rejected are left out of the
+  counts);
 - every live transaction from the scorer's first one on is in ``predictions`` exactly
   once, and the count equals what the scorer reports;
 - the live-scored frauds (the simulator's labels, delivered after 5 s here) score higher
@@ -25,23 +28,26 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Set
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from sklearn.metrics import roc_auc_score
 
 from fraud_common.settings import PlatformSettings
 from fraud_common.trino import execute
-from fraud_contracts.avro import decode
+from fraud_contracts import dlq
+from fraud_contracts.avro import AvroError, decode
 from fraud_contracts.names import MART_FRAUD_FEATURES, PREDICTIONS_TABLE
 from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.lakehouse import Lakehouse
 from fraud_testing.prometheus import wait_until_all_up
+from producer.malformed import quality_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -67,13 +73,11 @@ def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def read_topic(settings: PlatformSettings, topic: str) -> list[tuple[int, int, dict[str, Any]]]:
-    """(partition, offset, decoded record) of every record of ``topic``."""
-    lookup = CachedSchemaLookup(SchemaRegistry(settings.schema_registry_url))
+def read_messages(settings: PlatformSettings, topic: str) -> Iterator[Message]:
+    """Every message of ``topic``, undecoded."""
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "test-demo-read"}
     )
-    out = []
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {
@@ -87,13 +91,25 @@ def read_topic(settings: PlatformSettings, topic: str) -> list[tuple[int, int, d
             for msg in consumer.consume(5000, timeout=1.0):
                 if msg.error() is not None:
                     continue
-                out.append((msg.partition(), msg.offset(), decode(msg.value(), lookup)[1]))
+                yield msg
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     pending.discard(msg.partition())
         assert not pending, f"timed out reading {topic}"
     finally:
         consumer.close()
-    return out
+
+
+def read_topic(
+    settings: PlatformSettings, topic: str, skip: Set[tuple[int, int]] = frozenset()
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """(partition, offset, decoded record) of every record of ``topic`` but those at the
+    positions ``skip`` (partition, offset)."""
+    lookup = CachedSchemaLookup(SchemaRegistry(settings.schema_registry_url))
+    return [
+        (msg.partition(), msg.offset(), decode(msg.value(), lookup)[1])
+        for msg in read_messages(settings, topic)
+        if (msg.partition(), msg.offset()) not in skip
+    ]
 
 
 def scorer_caught_up(settings: PlatformSettings) -> bool:
@@ -172,8 +188,11 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
         native_stack.stop(["model-monitor", "live-scorer", "fraud-api", "producer"])
 
     # ------------------------------------------------------------ Kafka -> bronze -> gold
-    raw = read_topic(settings, settings.kafka_topic_raw)
-    labels = read_topic(settings, settings.kafka_topic_labels)
+    by_producer, dlq_positions = read_dlq(settings)
+    raw = read_topic(settings, settings.kafka_topic_raw, dlq_positions[settings.kafka_topic_raw])
+    labels = read_topic(
+        settings, settings.kafka_topic_labels, dlq_positions[settings.kafka_topic_labels]
+    )
     wait_for(
         "bronze to hold the raw topic",
         lambda: count(settings, "bronze.transactions") == len(raw),
@@ -183,8 +202,7 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
     subprocess.run([venv_bin("fraud-dbt"), "run"], env=env, check=True, capture_output=True)
     assert count(settings, "silver.int_transactions_enriched") == len(raw)
     assert count(settings, f"gold.{MART_FRAUD_FEATURES}") == len(raw)
-    dlq = read_dlq_size(settings)
-    assert dlq == lakehouse.backfill.malformed > 0
+    assert by_producer == lakehouse.backfill.malformed > 0
 
     # ------------------------------------------------------------ raw -> predictions
     dsn = settings.postgres_dsn(
@@ -220,19 +238,30 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
     assert auc >= 0.85
 
 
-def read_dlq_size(settings: PlatformSettings) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "test-demo-read"}
-    )
-    try:
-        topic = settings.kafka_topic_dlq
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            high - low
-            for low, high in (
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                for p in partitions
+def read_dlq(settings: PlatformSettings) -> tuple[int, dict[str, set[tuple[int, int]]]]:
+    """The DLQ: how many records the producer routed there, and per source topic the
+    positions (partition, offset) of the records the bronze writer rejected. Each of
+    those must be malformed: not decodable, or breaking a data-quality rule when it was
+    ingested (a genuine transaction rejected would be lost from the counts)."""
+    lookup = CachedSchemaLookup(SchemaRegistry(settings.schema_registry_url))
+    by_producer = 0
+    rejected: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for msg in read_messages(settings, settings.kafka_topic_dlq):
+        headers = dlq.parse(msg.headers())
+        if headers[dlq.STAGE] == dlq.STAGE_PRODUCER:
+            by_producer += 1
+            continue
+        source = headers[dlq.SOURCE_TOPIC]
+        position = (int(headers[dlq.SOURCE_PARTITION]), int(headers[dlq.SOURCE_OFFSET]))
+        if source == settings.kafka_topic_raw:
+            try:
+                record = decode(msg.value() or b"", lookup)[1]
+            except AvroError:
+                record = None
+            ingested_ms = int(headers[dlq.INGESTED_AT])
+            assert record is None or quality_problems(record, ingested_ms), (
+                f"the bronze writer rejected a valid transaction at {source} {position}: "
+                f"{headers[dlq.REASON]}"
             )
-        )
-    finally:
-        consumer.close()
+        rejected[source].add(position)
+    return by_producer, rejected

@@ -1,4 +1,5 @@
-"""Prometheus' view of the platform, for the tests: is every configured target up?
+"""Prometheus' view of the platform, for the tests: is every configured target up? (and
+an instant query, :func:`instant_query`)
 
 Used by the demo's end-to-end test while the whole platform runs (tests/e2e/test_demo.py)
 and by phase5-analytics/tests/test_targets_up.py.
@@ -66,3 +67,12 @@ def wait_until_all_up(
         if not problems or time.monotonic() > deadline:
             return problems
         time.sleep(3)
+
+
+def instant_query(expr: str, url: str = PROMETHEUS_URL) -> list[tuple[dict[str, str], float]]:
+    """``/api/v1/query`` of a vector expression: (labels, value) of each series."""
+    resp = requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=30)
+    resp.raise_for_status()
+    return [
+        (dict(item["metric"]), float(item["value"][1])) for item in resp.json()["data"]["result"]
+    ]

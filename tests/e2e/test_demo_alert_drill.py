@@ -1,0 +1,320 @@
+"""Alert drill on the demo's platform (issue 14): faults injected the way they happen in
+operation must raise their alerts where an operator sees them, in time, and resolve.
+
+This file sorts after test_demo.py (pytest collects a directory in name order): the
+platform holds the demo's data, but the demo stopped the ``pipeline`` and ``serving``
+groups, so this module starts them (and stops only what it started); with
+``FRAUD_STACK_AUTOSTART=0`` it uses what runs. Every budget is computed from the committed
+configuration: the rule's ``for:`` (rules/*.yml), ``scrape_interval`` and
+``evaluation_interval`` (prometheus.yml), ``group_wait`` (alertmanager.yml); the values
+below are those of the committed files.
+
+- **Redis breaker**: with live traffic flowing (producer -> ``transactions.raw`` -> live
+  scorer -> ``/predict``), Redis is stopped through the stack (``stop(["redis"])``).
+  ``RedisBreakerOpen`` must be active in Alertmanager's API within its ``for:`` + 2
+  scrape intervals + 1 evaluation interval + ``ALLOWANCE`` of the stop (120 + 30 + 15 +
+  10 = 175 s; Alertmanager lists an alert as soon as Prometheus sends it, ``group_wait``
+  delays only the notifications). Redis is started again, and the alert must be resolved
+  (Alertmanager's API no longer lists it) within the breaker's reset timeout (the next
+  lookup after it is the trial that closes it) + 2 scrapes + 1 evaluation +
+  ``ALLOWANCE`` of Redis being ready (5 + 30 + 15 + 10 = 60 s). Redis is running again at
+  the end whatever happened (started through supervisord as configured:
+  :func:`start_redis`).
+- **DLQ**, inside the breaker's ``for:`` window (the drills are independent; this keeps
+  the wall time to the breaker's): the producer's own malformed-record machinery,
+  ``fraud-producer --malformed-fraction 1 --malformed-target raw --max-records 5``, sends
+  a malformed variant (bad value, wrong type or not Avro) beside each of 5 live
+  transactions, unvalidated, to ``transactions.raw``. The running bronze writer rejects
+  them to ``transactions.dlq`` (``fraud_bronze_dlq_records_total`` rises by as many), and
+  ``DeadLetterRecords{job="bronze-writer"}`` must be active in Alertmanager's API within
+  its ``for:`` (none: 0) + 2 scrapes + 1 evaluation + one micro-batch (the trigger
+  interval + ``MICRO_BATCH_SECONDS`` of batch run time) + ``ALLOWANCE`` of the records
+  being acknowledged (0 + 30 + 15 + 10 + 20 + 10 = 85 s); the alert-log webhook must
+  have received it within that + Alertmanager's ``group_wait`` (+ 30 = 115 s).
+
+Before injecting, both alerts must be inactive (a left-over firing is waited out), an
+earlier DeadLetterRecords notification must have been followed by its resolution (else
+Alertmanager would not notify the new firing: same alert, already notified as firing;
+on a re-run within minutes this waits up to the 5-minute window + ``group_interval``),
+and Prometheus must have scraped the running bronze writer's DLQ counter
+(``increase()`` cannot see an increment of a series it never saw before). The drill's
+malformed records stay in ``transactions.raw`` and ``transactions.dlq`` (stage
+``streaming``), like any rejected record of the platform (test_demo.py leaves them out of
+its counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fraud_common.settings import PlatformSettings
+from fraud_infra.stack import Stack
+from fraud_testing.alerts import (
+    alert_rule,
+    logged_alerts,
+    prometheus_intervals,
+    route_timing,
+    rule_for_seconds,
+    wait_for_alert,
+)
+from fraud_testing.prometheus import instant_query
+from fraud_testing.stack import group_running
+from serving.settings import ServingSettings
+from spark_jobs.settings import StreamingSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+DLQ_ALERT = "DeadLetterRecords"
+BREAKER_ALERT = "RedisBreakerOpen"
+BRONZE_JOB = {"job": "bronze-writer"}
+#: Prometheus sending to Alertmanager, Alertmanager's processing, the 1 s polling
+ALLOWANCE = 10.0
+#: run time of one bronze micro-batch under live traffic (DLQ publish + Delta commit)
+MICRO_BATCH_SECONDS = 20.0
+#: the range of DeadLetterRecords' increase(): how long a left-over firing can last
+DLQ_WINDOW_SECONDS = 300.0
+#: malformed records the drill sends (one beside each of this many live transactions)
+MALFORMED = 5
+#: waits go this much past their budget, so a late alert is reported with its time
+OVERRUN = 60.0
+API_METRICS = "http://127.0.0.1:8000/metrics"
+SCORER_METRICS = "http://127.0.0.1:8003/metrics"
+BRONZE_METRICS = "http://127.0.0.1:8002/metrics"
+DLQ_SERIES = 'fraud_bronze_dlq_records_total{job="bronze-writer",stream="transactions"}'
+
+
+@pytest.fixture(scope="module")
+def live_platform(native_stack: Stack) -> Iterator[Stack]:
+    """The pipeline (producer, bronze writer) and serving (API, live scorer) groups."""
+    with (
+        group_running(native_stack, "pipeline", "the pipeline (producer, bronze writer)"),
+        group_running(native_stack, "serving", "the scoring API and the live scorer"),
+    ):
+        yield native_stack
+
+
+def say(message: str) -> None:
+    print(f"alert drill: {message}", flush=True)
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's series (those with ``labels``) in a Prometheus exposition."""
+    total = 0.0
+    for line in requests.get(url, timeout=5).text.splitlines():
+        if not line.startswith((name + "{", name + " ")):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float, poll: float = 1.0) -> float:
+    """Seconds until ``check()`` is true; fails naming ``what`` after ``timeout``."""
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < timeout, f"timed out ({timeout:.0f} s) waiting for {what}"
+        time.sleep(poll)
+    return time.monotonic() - began
+
+
+def redis_running(stack: Stack) -> bool:
+    info = stack.process_info("redis")
+    return bool(info and info["statename"] == "RUNNING")
+
+
+def start_redis(stack: Stack) -> None:
+    """Start Redis again as supervisord has it configured, and wait until it is ready.
+
+    Not ``stack.up(["redis"])``: ``up`` first rewrites supervisord's configuration from this
+    process's environment and stops every service whose configuration differs, without
+    starting it again (e.g. the producer ``make demo`` started with its own PRODUCER_TPS),
+    which would end the live traffic the breaker needs to close.
+    """
+    if not redis_running(stack):
+        stack.rpc().supervisor.startProcess("redis", False)
+    stack.wait_ready(stack.services["redis"])
+
+
+def dlq_baseline_scraped(stack: Stack) -> bool:
+    """Prometheus holds a sample of the running bronze writer's DLQ counter."""
+    info = stack.process_info("bronze-writer")
+    assert info and info["statename"] == "RUNNING", "the bronze writer is not running"
+    scraped = instant_query(f"timestamp({DLQ_SERIES})")
+    return any(ts >= info["start"] for _, ts in scraped)
+
+
+def dlq_notification_pending_resolution() -> bool:
+    """The alert log's latest DeadLetterRecords notification of the bronze writer is a
+    firing one: Alertmanager has not notified its resolution yet (it does at the group's
+    next ``group_interval`` flush). Until it has, a new firing of the same alert is not
+    notified at all: Alertmanager's notification log holds it as already sent."""
+    latest = [a for a in logged_alerts(DLQ_ALERT) if a["labels"].get("job") == "bronze-writer"]
+    return bool(latest) and latest[0]["status"] == "firing"
+
+
+def inject_malformed(env: dict[str, str], topic: str) -> int:
+    """``fraud-producer`` in live mode: MALFORMED live transactions, and beside each a
+    malformed variant sent unvalidated to the raw topic; returns the variants acked."""
+    with tempfile.TemporaryDirectory() as tmp:
+        counts_file = Path(tmp) / "counts.json"
+        proc = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("fraud-producer")),
+                "--mode=live",
+                "--tps=50",
+                f"--max-records={MALFORMED}",
+                "--malformed-fraction=1",
+                "--malformed-target=raw",
+                f"--seed={time.time_ns() % 2**31}",  # fresh variant ids on every run
+                "--metrics-port=0",
+                f"--counts-file={counts_file}",
+            ],
+            env={**env, "PRODUCER_METRICS_PORT": "0"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        counts = json.loads(counts_file.read_text())
+    return int(counts["acked"].get(topic, 0)) - MALFORMED
+
+
+def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolves(
+    live_platform: Stack, settings: PlatformSettings
+) -> None:
+    stack = live_platform
+    began = time.monotonic()
+    prom = prometheus_intervals()
+    detection = 2 * prom.scrape + prom.evaluation + ALLOWANCE
+    breaker_budget = rule_for_seconds(BREAKER_ALERT) + detection
+    # the services' settings, from the environment and .env as the services read them
+    serving = ServingSettings()  # type: ignore[call-arg,unused-ignore]
+    streaming = StreamingSettings()  # type: ignore[call-arg,unused-ignore]
+    resolve_budget = serving.breaker_reset_seconds + detection
+    dlq_budget = (
+        rule_for_seconds(DLQ_ALERT) + detection + streaming.trigger_seconds + MICRO_BATCH_SECONDS
+    )
+    dlq_labels = {"alertname": DLQ_ALERT, **alert_rule(DLQ_ALERT).get("labels", {}), **BRONZE_JOB}
+    dlq_routing = route_timing(dlq_labels)
+
+    # ------------------------------------------------------------ preconditions
+    start_redis(stack)
+    wait_for_alert(BREAKER_ALERT, active=False, timeout=resolve_budget + OVERRUN)
+    wait_for_alert(
+        DLQ_ALERT,
+        active=False,
+        labels=BRONZE_JOB,
+        timeout=DLQ_WINDOW_SECONDS + detection + OVERRUN,
+    )
+    wait_until(
+        "Alertmanager to notify the resolution of an earlier DeadLetterRecords",
+        lambda: not dlq_notification_pending_resolution(),
+        timeout=DLQ_WINDOW_SECONDS + detection + dlq_routing.group_interval + OVERRUN,
+    )
+    webhook_budget = dlq_budget + dlq_routing.group_wait
+    wait_until(
+        "Prometheus to scrape the bronze writer's DLQ counter",
+        lambda: dlq_baseline_scraped(stack),
+        timeout=2 * prom.scrape + ALLOWANCE,
+    )
+    scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+    wait_until(
+        "live traffic (the live scorer's count to grow)",
+        lambda: metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored,
+        timeout=60,
+    )
+    say(f"preconditions met after {time.monotonic() - began:.0f} s")
+
+    try:
+        # -------------------------------------------------------- Redis goes away
+        stack.stop(["redis"])
+        redis_stopped = time.monotonic()
+        breaker_at_api = wait_until(
+            "the API's breaker to open",
+            lambda: metric(API_METRICS, "fraud_redis_breaker_open") > 0,
+            timeout=30,
+        )
+        say(f"Redis stopped; the API's breaker open {breaker_at_api:.1f} s later")
+
+        # -------------------------------------------------------- DLQ drill
+        rejected_before = metric(BRONZE_METRICS, "fraud_bronze_dlq_records_total")
+        injected_wall = time.time()
+        sent = inject_malformed(stack.env, settings.kafka_topic_raw)
+        injected = time.monotonic()
+        assert sent == MALFORMED
+        say(f"{sent} malformed records acked on {settings.kafka_topic_raw}")
+        dlq_active = wait_for_alert(
+            DLQ_ALERT, active=True, labels=BRONZE_JOB, timeout=dlq_budget + OVERRUN
+        )
+        rejected = metric(BRONZE_METRICS, "fraud_bronze_dlq_records_total") - rejected_before
+        say(
+            f"{DLQ_ALERT} active in Alertmanager after {dlq_active:.1f} s "
+            f"(budget {dlq_budget:.0f} s); the bronze writer DLQ'd {rejected:.0f}"
+        )
+        assert rejected >= sent, f"the bronze writer sent {rejected} records to the DLQ"
+        assert dlq_active <= dlq_budget, (
+            f"{DLQ_ALERT} active after {dlq_active:.0f} s, budget {dlq_budget:.0f} s"
+        )
+
+        def notified() -> bool:
+            return any(
+                a["labels"].get("job") == "bronze-writer"
+                and dt.datetime.fromisoformat(a["received_at"]).timestamp() >= injected_wall
+                for a in logged_alerts(DLQ_ALERT, status="firing")
+            )
+
+        wait_until(
+            "the alert log to receive DeadLetterRecords",
+            notified,
+            timeout=webhook_budget + OVERRUN - (time.monotonic() - injected),
+        )
+        dlq_logged = time.monotonic() - injected
+        say(
+            f"{DLQ_ALERT} in the alert log after {dlq_logged:.1f} s (budget {webhook_budget:.0f} s)"
+        )
+        assert dlq_logged <= webhook_budget, (
+            f"{DLQ_ALERT} in the alert log after {dlq_logged:.0f} s, budget {webhook_budget:.0f} s"
+        )
+
+        # -------------------------------------------------------- breaker alert
+        wait_for_alert(
+            BREAKER_ALERT,
+            active=True,
+            timeout=breaker_budget + OVERRUN - (time.monotonic() - redis_stopped),
+        )
+        breaker_active = time.monotonic() - redis_stopped
+        say(
+            f"{BREAKER_ALERT} active {breaker_active:.1f} s after the stop "
+            f"(budget {breaker_budget:.0f} s)"
+        )
+        assert breaker_active <= breaker_budget, (
+            f"{BREAKER_ALERT} active after {breaker_active:.0f} s, budget {breaker_budget:.0f} s"
+        )
+
+        # -------------------------------------------------------- Redis is back
+        start_redis(stack)
+        resolved = wait_for_alert(BREAKER_ALERT, active=False, timeout=resolve_budget + OVERRUN)
+        say(
+            f"{BREAKER_ALERT} resolved {resolved:.1f} s after Redis was back "
+            f"(budget {resolve_budget:.0f} s)"
+        )
+        assert resolved <= resolve_budget, (
+            f"{BREAKER_ALERT} resolved after {resolved:.0f} s, budget {resolve_budget:.0f} s"
+        )
+        assert metric(API_METRICS, "fraud_redis_breaker_open") == 0
+    finally:
+        start_redis(stack)  # the tests after this one need it
+
+    say(f"total {time.monotonic() - began:.0f} s")
