@@ -5,8 +5,29 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write.
+
+    Loggers are cached on first use, with their file; bound to the stream object current
+    at configuration, a process that replaced ``sys.stderr`` afterwards (a test runner
+    capturing output, then closing its capture) would make every later log line raise
+    "I/O operation on closed file" in unrelated code.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+#: typed as the text stream it stands in for (it has the two methods loggers call)
+_STDERR = cast(TextIO, _CurrentStderr())
 
 
 def configure_logging(level: str | None = None, json: bool | None = None) -> None:
@@ -18,7 +39,7 @@ def configure_logging(level: str | None = None, json: bool | None = None) -> Non
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    logging.basicConfig(level=lvl, stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(level=lvl, stream=_STDERR, format="%(message)s")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -27,6 +48,6 @@ def configure_logging(level: str | None = None, json: bool | None = None) -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),
         cache_logger_on_first_use=True,
     )
