@@ -83,8 +83,9 @@ _AMOUNT_BAND = """CASE
            ELSE '5: 1000 and more'
        END"""
 
-#: serving's top-reason candidates recomputed from the logged feature vector (the log keeps
-#: the vector, FEATURE_NAMES order of fraud_contracts.features, not the reasons)
+#: risk indicators recomputed from the logged feature vector (FEATURE_NAMES order of
+#: fraud_contracts.features). Not the API's top reasons (occlusion attributions of the
+#: model): the prediction log does not store those, so the column says "indicators".
 _REASONS = """concat_ws(', ',
            CASE WHEN features[13] >= 3
                 THEN 'amount ' || round(features[13]::numeric, 1) || 'x user 30d average' END,
@@ -255,7 +256,7 @@ ORDER BY model_version, computed_at DESC""",
        round(amount::numeric, 2)::double precision AS amount,
        round(probability::numeric, 3)::double precision AS probability,
        model_version,
-       {_REASONS} AS top_reasons
+       {_REASONS} AS indicators
 FROM predictions
 WHERE risk_tier = 'high'
 ORDER BY predicted_at DESC
@@ -268,7 +269,7 @@ LIMIT 500""",
             "amount": "DOUBLE PRECISION",
             "probability": "DOUBLE PRECISION",
             "model_version": "TEXT",
-            "top_reasons": "TEXT",
+            "indicators": "TEXT",
         },
     ),
     Dataset(
@@ -594,7 +595,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[list[Chart]]]] = {
                             "amount",
                             "probability",
                             "model_version",
-                            "top_reasons",
+                            "indicators",
                         ],
                         "order_by_cols": [json.dumps(["predicted_at", False])],
                         "row_limit": 50,
