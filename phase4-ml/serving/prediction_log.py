@@ -8,6 +8,13 @@ pass by :func:`copy_binary`) into a per-connection temporary table, then
 ``INSERT ... SELECT ... ON CONFLICT (transaction_id) DO NOTHING``, so a replayed or
 retried row is never stored twice.
 
+Each row carries the API's ``top_reasons`` as it answered them (the list of reason dicts
+the predictor built, stored as is: the request only appends the reference); the writer
+turns them into ``jsonb`` while it packs the batch. The column came after the first
+release: at its first write a process adds what an older table lacks (:data:`UPGRADES`,
+``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``), and rows of a spill file written before the
+change are replayed with the defaults of the columns they lack (:func:`_from_spill`).
+
 When Postgres is unreachable, batches are appended to a local spill file (JSON lines,
 ``fsync``-ed per batch) and, from then on, every new batch goes behind them to keep the
 order. Every ``log_retry_seconds`` the writer tries to replay the file from the start;
@@ -33,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import psycopg
 import psycopg_pool
 import structlog
 
@@ -54,8 +62,9 @@ COLUMNS = (
     "latency_ms",
     "event_time",
     "predicted_at",
+    "top_reasons",
 )
-#: one prediction, in COLUMNS order
+#: one prediction, in COLUMNS order (``top_reasons``: the API's list of reason dicts)
 Row = tuple[Any, ...]
 
 DDL = """
@@ -71,10 +80,25 @@ CREATE TABLE IF NOT EXISTS predictions (
     features double precision[] NOT NULL,
     latency_ms double precision NOT NULL,
     event_time timestamptz,
-    predicted_at timestamptz NOT NULL
+    predicted_at timestamptz NOT NULL,
+    top_reasons jsonb NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS predictions_predicted_at ON predictions (predicted_at);
 """
+#: columns added after the first release: column -> the statement adding it to a table an
+#: older DDL created (a constant default: no table rewrite). Run only when the column is
+#: missing, as ``ALTER TABLE`` takes an exclusive lock even when it has nothing to do.
+UPGRADES: dict[str, str] = {
+    "top_reasons": (
+        "ALTER TABLE predictions ADD COLUMN IF NOT EXISTS top_reasons jsonb NOT NULL DEFAULT '[]'"
+    ),
+}
+#: the value a row written before a column existed (an old spill file) gets, COLUMNS order
+_ADDED_DEFAULTS: tuple[Any, ...] = ((),)
+_COLUMNS_OF_TABLE = (
+    "SELECT attname FROM pg_attribute WHERE attrelid = 'predictions'::regclass"
+    " AND attnum > 0 AND NOT attisdropped"
+)
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS predictions_stage "
     "(LIKE predictions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -140,6 +164,8 @@ class PredictionLog:
             await self._write(rest)
         if self.pool is not None:
             await self.pool.close()
+        for _, handle in self._claimed:  # not replayed yet: unlocked for the next process
+            handle.close()
         if self._own is not None:
             empty = self._own_path.stat().st_size == 0
             self._own.close()
@@ -210,12 +236,23 @@ class PredictionLog:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('predictions'))")
                     await conn.execute(DDL)
+                    await self._upgrade(conn)
                 self._table_ready = True
             async with conn.transaction():
                 await conn.execute(_STAGE)
                 async with conn.cursor() as cur, cur.copy(_COPY) as copy:
                     await copy.write(copy_binary(rows))
                 await conn.execute(_MERGE)
+
+    @staticmethod
+    async def _upgrade(conn: psycopg.AsyncConnection[Any]) -> None:
+        """Add the columns an older ``predictions`` table lacks (in the DDL's transaction)."""
+        cur = await conn.execute(_COLUMNS_OF_TABLE)
+        present = {name for (name,) in await cur.fetchall()}
+        for column, statement in UPGRADES.items():
+            if column not in present:
+                await conn.execute(statement)
+                log.info("predictions table upgraded", added_column=column)
 
     # ------------------------------------------------------------------ spill file
     def _spill(self, rows: Sequence[Row]) -> None:
@@ -256,7 +293,7 @@ class PredictionLog:
         for line in handle:
             if not line.endswith(b"\n"):
                 break  # torn last line of a crashed writer: never acknowledged as written
-            chunk.append(tuple(orjson.loads(line)))
+            chunk.append(_from_spill(line))
             if len(chunk) >= 5_000:
                 await self._insert(chunk)
                 n += len(chunk)
@@ -287,6 +324,15 @@ class PredictionLog:
             self._claimed.append((path, handle))
 
 
+def _from_spill(line: bytes) -> Row:
+    """A spilled row; one written before the last columns existed gets their defaults."""
+    values = orjson.loads(line)
+    missing = len(COLUMNS) - len(values)
+    if missing > 0:
+        values.extend(_ADDED_DEFAULTS[len(_ADDED_DEFAULTS) - missing :])
+    return tuple(values)
+
+
 #: ``COPY ... (FORMAT BINARY)`` stream: signature, flags, header extension length
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _BINARY_TRAILER = struct.pack(">h", -1)
@@ -299,6 +345,8 @@ _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _FLOAT8_OID = 701
 _ARRAY_STRUCTS: dict[int, struct.Struct] = {}
+_JSONB_VERSION = b"\x01"  # jsonb's binary format: a version byte, then the JSON text
+_EMPTY_JSONB = _LENGTH.pack(3) + _JSONB_VERSION + b"[]"
 
 
 def _text_field(value: str) -> bytes:
@@ -328,15 +376,25 @@ def _float8_array_field(values: Sequence[float]) -> bytes:
     return packer.pack(20 + 12 * n, 1, 0, _FLOAT8_OID, n, 1, *args)
 
 
+def _jsonb_field(value: Sequence[Any]) -> bytes:
+    """A ``jsonb`` value (the reasons' list; empty for most predictions: a constant)."""
+    if not value:
+        return _EMPTY_JSONB
+    data = orjson.dumps(value)
+    return _LENGTH.pack(len(data) + 1) + _JSONB_VERSION + data
+
+
 def copy_binary(rows: Sequence[Row]) -> bytes:
     """Rows (COLUMNS order) as a ``COPY ... FROM STDIN (FORMAT BINARY)`` stream.
 
     PostgreSQL's binary tuple format (signature, per row: field count, then each field's
     length and big-endian value; ``-1`` = NULL): numbers and timestamps are packed, not
     printed and parsed, and text needs no escaping: less work than the text format on
-    the scoring API's event loop.
+    the scoring API's event loop. ``jsonb`` is sent as its version byte and the JSON text
+    (orjson's, so a reason reads back as the API answered it: shortest round-trip floats).
     """
     text, float8, ts, array = _text_field, _FLOAT8.pack, _timestamp_field, _float8_array_field
+    jsonb = _jsonb_field
     out = [_BINARY_HEADER]
     out.extend(
         b"".join(
@@ -354,6 +412,7 @@ def copy_binary(rows: Sequence[Row]) -> bytes:
                 float8(8, r[9]),
                 ts(r[10]),
                 ts(r[11]),
+                jsonb(r[12]),
             )
         )
         for r in rows

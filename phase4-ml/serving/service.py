@@ -113,7 +113,8 @@ class ScoringService:
     # ------------------------------------------------------------------ scoring
     async def score_one(self, r: PredictRequest) -> dict[str, Any]:
         """Score one transaction: one feature-store read, one one-row model call (plus the reasons'
-        variants for medium/high risk), O(1) hand-off to the prediction log."""
+        variants for medium/high risk), O(1) hand-off to the prediction log (the row holds
+        a reference to the answer's top reasons, serialized later by the log's writer)."""
         start = time.perf_counter()
         model = self.predictor.model
         if model is None:
@@ -149,6 +150,7 @@ class ScoringService:
                     latency_ms,
                     r.event_time,
                     now,
+                    reasons[0],  # the answer's own list: the log's writer serializes it
                 )
             )
         return {
@@ -203,6 +205,7 @@ class ScoringService:
                         latency_ms,
                         r.event_time,
                         now,
+                        reasons[i],
                     )
                 )
             out.append(

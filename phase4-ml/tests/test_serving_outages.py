@@ -4,6 +4,9 @@
   opens, and after Redis is back (same port) it closes and features come from Redis again.
 - Postgres stopped for ``OUTAGE_SECONDS`` (default 60) under continuous load: afterwards
   every prediction answered is in ``predictions`` exactly once.
+- The prediction log stores what the API answered, top reasons included; a spill file
+  written before ``top_reasons`` existed still replays (empty reasons), beside a new one;
+  a table created by the first release's DDL is upgraded in place.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from fraud_testing.serving import (
     ApiThread,
     PostgresProcess,
     RedisProcess,
+    free_port,
     seed_cache,
     train_model,
 )
 from serving.feature_store import RedisFeatureStore
 from serving.main import create_app
+from serving.prediction_log import DDL
 from serving.service import ScoringService
 from serving.settings import ServingSettings
 
@@ -61,8 +66,11 @@ def engines() -> Iterator[tuple[RedisProcess, PostgresProcess]]:
         pg.cleanup()
 
 
-@pytest.fixture
-def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterator[ApiThread]:
+def serving_settings(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path, **overrides: Any
+) -> ServingSettings:
+    """Settings against the private engines, a seeded model cache, and one user's features
+    in Redis."""
     r, pg = engines
     seed_cache(tmp_path / "models", train_model("hist_gradient_boosting"))
     settings = ServingSettings(
@@ -73,13 +81,23 @@ def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterat
         mlflow_tracking_uri="",
         model_cache_dir=tmp_path / "models",
         spill_dir=tmp_path / "spill",
-        breaker_fail_max=3,
-        breaker_reset_seconds=1.0,
-        log_retry_seconds=1.0,
+        **overrides,
     )
     now = dt.datetime.now(dt.UTC)
     values = {n: 1.0 for n in features.USER_FEATURES}
     RedisFeatureStore.from_settings(settings).write([features.UserFeatures("U000001", now, values)])
+    return settings
+
+
+@pytest.fixture
+def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterator[ApiThread]:
+    settings = serving_settings(
+        engines,
+        tmp_path,
+        breaker_fail_max=3,
+        breaker_reset_seconds=1.0,
+        log_retry_seconds=1.0,
+    )
     with ApiThread(create_app(ScoringService(settings))) as server:
         yield server
 
@@ -177,7 +195,7 @@ def test_shutdown_during_a_write_keeps_every_row(
 
     def row(tid: str) -> tuple[Any, ...]:
         now = dt.datetime.now(dt.UTC)
-        return (tid, "U1", "M1", 1.0, 0.5, "low", "1", "redis", [0.0] * 24, 1.0, None, now)
+        return (tid, "U1", "M1", 1.0, 0.5, "low", "1", "redis", [0.0] * 24, 1.0, None, now, [])
 
     async def scenario() -> bool:
         plog = PredictionLog(settings)
@@ -229,13 +247,19 @@ def test_every_column_round_trips_through_the_binary_copy(
     t = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
     vector = [0.1, -2.5e-300, 1e300, 0.0, 1 / 3] + [float(i) for i in range(19)]
     new_york = (t - dt.timedelta(hours=5)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    reasons = [
+        {"feature": "amount", "value": 42.5, "contribution": 0.412345},
+        {"feature": "terminal_risk_7d", "value": 0.30000001192092896, "contribution": 1e-06},
+        {"feature": "is_night", "value": 1.0, "contribution": 5e-300},
+    ]
     rows = [
         (f"{uuid.uuid4()}\t\\\n", "U\u00e9\u20ac1", "M 1", 42.5, 1 / 3, "high", "7", "redis",
-         vector, 0.001, None, t),
+         vector, 0.001, None, t, reasons),
         (str(uuid.uuid4()), "U2", "M2", 1e-9, 0.0, "low", "7", "fallback",
-         [0.0] * 24, 12.75, t.replace(tzinfo=None) - dt.timedelta(days=9000), t),
+         [0.0] * 24, 12.75, t.replace(tzinfo=None) - dt.timedelta(days=9000), t, []),
         (str(uuid.uuid4()), "U3", "M3", 7.0, 1.0, "medium", "7", "redis",
-         [1.5] * 24, 3.0, new_york.isoformat(), t.isoformat()),
+         [1.5] * 24, 3.0, new_york.isoformat(), t.isoformat(),
+         ({"feature": "q\"uote\\\u00e9", "value": -1.5, "contribution": 0.5},)),
     ]  # fmt: skip
 
     async def scenario() -> None:
@@ -251,8 +275,8 @@ def test_every_column_round_trips_through_the_binary_copy(
             r[0]: r
             for r in conn.execute(
                 "SELECT transaction_id, user_id, merchant_id, amount, probability, risk_tier,"
-                " model_version, feature_source, features, latency_ms, event_time, predicted_at"
-                " FROM predictions WHERE transaction_id = ANY(%s)",
+                " model_version, feature_source, features, latency_ms, event_time, predicted_at,"
+                " top_reasons FROM predictions WHERE transaction_id = ANY(%s)",
                 ([r[0] for r in rows],),
             ).fetchall()
         }
@@ -260,9 +284,186 @@ def test_every_column_round_trips_through_the_binary_copy(
     for row in rows:
         got = stored[row[0]]
         assert got[:10] == row[:10]
-        for sent, back in zip(row[10:], got[10:], strict=True):
+        assert got[12] == list(row[12])  # jsonb: the same dicts, floats exactly
+        for sent, back in zip(row[10:12], got[10:12], strict=True):
             if sent is None:
                 assert back is None
                 continue
             when = dt.datetime.fromisoformat(sent) if isinstance(sent, str) else sent
             assert back == (when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+
+
+def _logged(pg: PostgresProcess, ids: list[str], db: str = "predictions") -> dict[str, Any]:
+    with psycopg.connect(pg.dsn(db)) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id, top_reasons FROM predictions WHERE transaction_id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    assert len(rows) == len({r[0] for r in rows})
+    return {r[0]: r[1] for r in rows}
+
+
+def test_logged_top_reasons_are_the_answered_ones(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path
+) -> None:
+    """Each prediction's row holds the top reasons the API answered with, dict for dict
+    (one-by-one and batch requests; reasons from tier low so every answer has some)."""
+    _, pg = engines
+    settings = serving_settings(engines, tmp_path, reasons_min_tier="low")
+    night = {"event_time": "2026-03-07T02:30:00Z", "is_international": True}
+    singles = [tx() | {"amount": a} | (night if a > 500 else {}) for a in (3.0, 120.0, 900.0)]
+    batch = [tx("U000002") | {"amount": a} | night for a in (15.0, 2500.0)]
+    answers: dict[str, list[Any]] = {}
+    with ApiThread(create_app(ScoringService(settings))) as server:
+        for body in singles:
+            res = requests.post(f"{server.url}/predict", json=body, timeout=5)
+            assert res.status_code == 200, res.text
+            answers[body["transaction_id"]] = res.json()["top_reasons"]
+        res = requests.post(f"{server.url}/predict/batch", json={"transactions": batch}, timeout=5)
+        assert res.status_code == 200, res.text
+        for body, answer in zip(batch, res.json()["predictions"], strict=True):
+            answers[body["transaction_id"]] = answer["top_reasons"]
+    # leaving the server stopped the log: everything queued is written
+    assert sum(1 for reasons in answers.values() if reasons) >= 4, answers
+    assert _logged(pg, list(answers)) == answers
+
+
+#: the first release's table (no top_reasons): what an existing database still has
+OLD_DDL = DDL.replace(",\n    top_reasons jsonb NOT NULL DEFAULT '[]'", "")
+assert OLD_DDL != DDL
+
+
+def _row(tid: str, reasons: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    now = dt.datetime.now(dt.UTC)
+    head = (tid, "U1", "M1", 250.0, 0.9, "high", "3", "redis", [1.0] * 24, 2.0, None, now)
+    return head if reasons is None else (*head, reasons)
+
+
+REASONS = [
+    {"feature": "amount", "value": 250.0, "contribution": 0.61},
+    {"feature": "terminal_risk_7d", "value": 0.5, "contribution": 0.2},
+]
+
+
+def test_a_table_of_the_first_release_is_upgraded_in_place(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path
+) -> None:
+    """A ``predictions`` table created by the old DDL, with rows, gets ``top_reasons``
+    (old rows: ``[]``) at the log's first write; new rows carry their reasons."""
+    import asyncio
+
+    from serving.prediction_log import PredictionLog
+
+    _, pg = engines
+    db = f"predictions_v1_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db}")
+    old_id, new_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(pg.dsn(db)) as conn:
+        conn.execute(OLD_DDL)
+        conn.execute(
+            "INSERT INTO predictions VALUES (%s, 'U1', 'M1', 1.0, 0.1, 'low', '1', 'redis',"
+            " %s, 1.0, NULL, now())",
+            (old_id, [0.0] * 24),
+        )
+    settings = ServingSettings(
+        postgres_port=pg.port,
+        predictions_db=db,
+        predictions_db_password=pg.password,
+        spill_dir=tmp_path / "spill",
+    )
+
+    async def scenario() -> bool:
+        plog = PredictionLog(settings)
+        await plog.start()
+        plog.submit(_row(new_id, REASONS))
+        await plog.stop()
+        return plog.spilling
+
+    assert asyncio.run(scenario()) is False
+    assert _logged(pg, [old_id, new_id], db) == {old_id: [], new_id: REASONS}
+    with psycopg.connect(pg.dsn(db)) as conn:
+        column = conn.execute(
+            "SELECT data_type, is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_name = 'predictions' AND column_name = 'top_reasons'"
+        ).fetchone()
+    assert column == ("jsonb", "NO", "'[]'::jsonb")
+    # a second process finds the column there: nothing to do, rows still go in
+    again = str(uuid.uuid4())
+
+    async def second() -> None:
+        plog = PredictionLog(settings)
+        await plog.start()
+        plog.submit(_row(again, REASONS[:1]))
+        await plog.stop()
+
+    asyncio.run(second())
+    assert _logged(pg, [again], db) == {again: REASONS[:1]}
+
+
+def test_spill_files_of_before_and_after_the_change_replay_once(
+    engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path
+) -> None:
+    """A spill file left by a process of the old code (rows without reasons) and one
+    spilled by the current code (Postgres unreachable, reasons in the rows) are both
+    replayed by the next process: old rows get ``[]``, new ones their reasons, a row in
+    both files is stored once."""
+    import asyncio
+
+    import orjson
+
+    from serving.prediction_log import PredictionLog
+
+    _, pg = engines
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    old_ids = [str(uuid.uuid4()) for _ in range(3)]
+    new_ids = [str(uuid.uuid4()) for _ in range(3)]
+    # the old code wrote orjson.dumps(row) of 12-column rows, one a line
+    old_file = spill / "spill-1-0badc0de.jsonl"
+    old_file.write_bytes(b"".join(orjson.dumps(_row(t)) + b"\n" for t in old_ids))
+    os.utime(old_file, (time.time() - 60, time.time() - 60))  # older: replayed first
+
+    down = ServingSettings(
+        postgres_port=free_port(),  # nothing listens: every write spills
+        predictions_db_password=pg.password,
+        spill_dir=spill,
+        log_flush_seconds=0.05,
+    )
+
+    async def spill_new() -> bool:
+        plog = PredictionLog(down)
+        await plog.start()
+        for t in new_ids:
+            plog.submit(_row(t, REASONS))
+        plog.submit(_row(old_ids[0], REASONS))  # also in the old file: stored once
+        await plog.stop()
+        return plog.spilling
+
+    assert asyncio.run(spill_new()) is True
+    files = sorted(spill.glob("spill-*.jsonl"))
+    assert len(files) == 2, files
+    new_lines = [orjson.loads(line) for f in files if f != old_file for line in f.open("rb")]
+    assert [len(values) for values in new_lines] == [13] * 4  # the new format has reasons
+
+    up = ServingSettings(
+        postgres_port=pg.port,
+        predictions_db_password=pg.password,
+        spill_dir=spill,
+        log_retry_seconds=0.2,
+        log_flush_seconds=0.05,
+    )
+
+    async def replay() -> bool:
+        plog = PredictionLog(up)
+        await plog.start()
+        deadline = time.monotonic() + 30
+        while plog.spilling and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await plog.stop()
+        return plog.spilling
+
+    assert asyncio.run(replay()) is False
+    assert not list(spill.glob("spill-*.jsonl"))
+    expected = {t: [] for t in old_ids} | {t: REASONS for t in new_ids}
+    assert _logged(pg, old_ids + new_ids) == expected

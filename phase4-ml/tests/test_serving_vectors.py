@@ -13,7 +13,7 @@ import pytest
 from fraud_contracts import features
 from serving import vectors
 from serving.feature_store.records import parse_terminal, parse_user
-from serving.prediction_log import copy_binary
+from serving.prediction_log import COLUMNS, _from_spill, copy_binary
 
 pytestmark = pytest.mark.unit
 
@@ -98,18 +98,45 @@ def test_records_the_contract_refuses_are_refused() -> None:
 
 def test_copy_binary_frames_rows_and_treats_replayed_rows_alike() -> None:
     t = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-    row = ("a\tb", "U1", "M1", 42.5, 0.25, "low", "1", "redis", [1.0, 0.5], 1.2, None, t)
+    row = ("a\tb", "U1", "M1", 42.5, 0.25, "low", "1", "redis", [1.0, 0.5], 1.2, None, t, [])
     data = copy_binary([row, row])
     assert data.startswith(b"PGCOPY\n\xff\r\n\x00" + bytes(8))
     assert data.endswith(b"\xff\xff")
     body = data[19:-2]
     assert len(body) % 2 == 0 and body[: len(body) // 2] == body[len(body) // 2 :]
-    assert body[:2] == (12).to_bytes(2, "big")  # one field per column
+    assert body[:2] == (13).to_bytes(2, "big")  # one field per column
     assert b"\xff\xff\xff\xff" in body  # the NULL event_time
     # a row read back from the spill file (orjson: timestamps as strings) encodes the same
-    replayed = (*row[:10], None, t.isoformat())
-    naive = (*row[:10], None, t.replace(tzinfo=None))
+    replayed = (*row[:10], None, t.isoformat(), [])
+    naive = (*row[:10], None, t.replace(tzinfo=None), ())
     assert copy_binary([replayed]) == copy_binary([naive]) == copy_binary([row])
-    # microseconds since 2000-01-01 UTC
+    # the last fields: predicted_at in microseconds since 2000-01-01 UTC, then the empty
+    # top_reasons as jsonb (length 3: version 1, "[]")
     us = int((t - dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).total_seconds() * 1_000_000)
-    assert body[len(body) // 2 - 8 : len(body) // 2] == us.to_bytes(8, "big", signed=True)
+    one = body[: len(body) // 2]
+    assert (
+        one[-19:]
+        == (8).to_bytes(4, "big")
+        + us.to_bytes(8, "big", signed=True)
+        + bytes((0, 0, 0, 3, 1))
+        + b"[]"
+    )
+
+
+def test_copy_binary_sends_top_reasons_as_jsonb_and_old_spill_rows_get_an_empty_list() -> None:
+    t = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    reasons = [
+        {"feature": "amount", "value": 0.30000001192092896, "contribution": 0.41},
+        {"feature": "is_night", "value": 1.0, "contribution": 1e-06},
+    ]
+    row = ("t1", "U1", "M1", 42.5, 0.95, "high", "1", "redis", [1.0], 1.2, None, t, reasons)
+    data = copy_binary([row])
+    text = orjson.dumps(reasons)
+    field = len(text + b"x").to_bytes(4, "big") + b"\x01" + text
+    assert data[:-2].endswith(field)
+    assert json.loads(text) == reasons  # shortest round-trip floats: read back exactly
+    # a spill line of the current format and one written before top_reasons existed
+    assert _from_spill(orjson.dumps(row)) == (*row[:11], t.isoformat(), reasons)
+    old = _from_spill(orjson.dumps(row[:12]))
+    assert len(old) == len(COLUMNS) and old[12] == ()
+    assert copy_binary([old]) == copy_binary([(*row[:12], [])])

@@ -83,19 +83,29 @@ _AMOUNT_BAND = """CASE
            ELSE '5: 1000 and more'
        END"""
 
-#: risk indicators recomputed from the logged feature vector (FEATURE_NAMES order of
-#: fraud_contracts.features). Not the API's top reasons (occlusion attributions of the
-#: model): the prediction log does not store those, so the column says "indicators".
-_REASONS = """concat_ws(', ',
-           CASE WHEN features[13] >= 3
-                THEN 'amount ' || round(features[13]::numeric, 1) || 'x user 30d average' END,
-           CASE WHEN features[22] > 0 THEN 'terminal fraud in last day' END,
-           CASE WHEN features[23] > 0 AND features[22] = 0 THEN 'terminal fraud in last 7d' END,
-           CASE WHEN features[5] >= 3
-                THEN round(features[5]::numeric) || ' user tx in 1h' END,
-           CASE WHEN features[2] = 1 THEN 'international' END,
-           CASE WHEN features[4] = 1 THEN 'night' END,
-           CASE WHEN features[11] = 0 THEN 'new user' END)"""
+
+def _rounded(x: str) -> str:
+    """SQL: numeric ``x`` as short text: one decimal from 10 up (amounts), three from 0.1
+    (ratios, flags), three significant digits below (small shares, score drops); NULL
+    stays NULL."""
+    digits = (
+        f"CASE WHEN abs({x}) >= 10 THEN 1 WHEN {x} = 0 THEN 0"
+        f" ELSE greatest(3, 2 - floor(log(abs({x})))::int) END"
+    )
+    return f"trim_scale(round({x}, {digits}))::text"
+
+
+#: the API's top reasons as it answered them (``top_reasons``, jsonb: a list of
+#: ``{feature, value, contribution}`` in the answer's order, the largest score drop first)
+#: as one line of text, "feature = value (+score drop)" joined by "; " (a JSON null value,
+#: from a NaN feature, shows as "?"); '' for an empty list.
+_REASONS = f"""coalesce((SELECT string_agg(
+                      f || ' = ' || coalesce({_rounded("v")}, '?')
+                      || ' (+' || {_rounded("c")} || ')',
+                      '; ' ORDER BY n)
+           FROM jsonb_array_elements(top_reasons) WITH ORDINALITY AS e(r, n),
+                LATERAL (SELECT r ->> 'feature', (r ->> 'value')::numeric,
+                                (r ->> 'contribution')::numeric) AS x(f, v, c)), '')"""
 
 DATASETS: list[Dataset] = [
     Dataset(
@@ -247,7 +257,10 @@ ORDER BY model_version, computed_at DESC""",
         name="high_risk_feed",
         database=PREDICTIONS,
         schema="public",
-        description="The latest high-risk predictions with the indicators behind them.",
+        description=(
+            "The latest high-risk predictions with the top reasons the scoring API answered "
+            "(occlusion: feature = value (+score drop))."
+        ),
         main_dttm_col="predicted_at",
         sql=f"""SELECT predicted_at AT TIME ZONE 'UTC' AS predicted_at,
        transaction_id,
@@ -256,7 +269,7 @@ ORDER BY model_version, computed_at DESC""",
        round(amount::numeric, 2)::double precision AS amount,
        round(probability::numeric, 3)::double precision AS probability,
        model_version,
-       {_REASONS} AS indicators
+       {_REASONS} AS top_reasons
 FROM predictions
 WHERE risk_tier = 'high'
 ORDER BY predicted_at DESC
@@ -269,7 +282,7 @@ LIMIT 500""",
             "amount": "DOUBLE PRECISION",
             "probability": "DOUBLE PRECISION",
             "model_version": "TEXT",
-            "indicators": "TEXT",
+            "top_reasons": "TEXT",
         },
     ),
     Dataset(
@@ -578,7 +591,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[list[Chart]]]] = {
     "Real-Time Risk Feed": (
         "real-time-risk-feed",
         "The scoring API's prediction log (Postgres, read-only): latest high-risk predictions "
-        "and their indicators, throughput, scores and model versions.",
+        "with the API's top reasons, throughput, scores and model versions.",
         [
             [
                 Chart(
@@ -595,7 +608,7 @@ DASHBOARDS: dict[str, tuple[str, str, list[list[Chart]]]] = {
                             "amount",
                             "probability",
                             "model_version",
-                            "indicators",
+                            "top_reasons",
                         ],
                         "order_by_cols": [json.dumps(["predicted_at", False])],
                         "row_limit": 50,

@@ -6,6 +6,8 @@ the two connections and the three dashboards (phase5-analytics/superset/assets/)
 
 - every chart of every dashboard answers its data query through the chart data API with
   rows (a failing dataset query is a failure, never an empty chart);
+- the risk feed's latest high-risk predictions show the top reasons the scoring API
+  answered, as the prediction log stored them (``predictions.top_reasons``);
 - Debian's headless chromium (selenium) logs in, opens each dashboard and sees every
   chart rendered, with no error tile and no "no results" tile;
 - SQL Lab runs ``SELECT count(*) FROM delta.gold.mart_fraud_features`` on Trino and shows
@@ -83,11 +85,7 @@ def demo_data(superset_stack: Stack) -> dict[str, int]:
         features = int(cur.fetchall()[0][0])
     except trino.exceptions.TrinoUserError as err:
         pytest.fail(f"no gold tables (run `make demo` first): {err.message}", pytrace=False)
-    dsn = (
-        f"host=127.0.0.1 port=5432 dbname=predictions user=predictions_reader "
-        f"password={env['PREDICTIONS_READER_DB_PASSWORD']} connect_timeout=5"
-    )
-    with psycopg.connect(dsn) as pg:
+    with psycopg.connect(reader_dsn(env)) as pg:
         row = pg.execute(
             "SELECT (SELECT count(*) FROM predictions), "
             "(SELECT count(*) FROM predictions WHERE risk_tier = 'high'), "
@@ -166,6 +164,14 @@ def save(driver: Any, dirs: list[Path], name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
+def reader_dsn(env: dict[str, str]) -> str:
+    """The prediction log through Superset's read-only role."""
+    return (
+        f"host=127.0.0.1 port=5432 dbname=predictions user=predictions_reader "
+        f"password={env['PREDICTIONS_READER_DB_PASSWORD']} connect_timeout=5"
+    )
+
+
 def query_context(chart: dict[str, Any]) -> dict[str, Any]:
     """A minimal query context from a chart's form data: its columns and metrics, no
     viz-specific post-processing (what matters here is that the query answers rows)."""
@@ -249,6 +255,35 @@ def test_every_chart_query_answers_rows(
         elif not result.get("rowcount"):
             failures.append(f"{name}: no rows")
     assert not failures, "\n".join(failures)
+
+
+def test_risk_feed_shows_the_top_reasons_the_api_answered(
+    api: requests.Session, base_url: str, superset_stack: Stack, demo_data: dict[str, int]
+) -> None:
+    """The feed's ``top_reasons`` text of each of the latest high-risk predictions names
+    the features of the logged reasons (the API's answer), in the answer's order."""
+    charts = dashboard_charts(api, base_url, "real-time-risk-feed")
+    feed = next(c for c in charts if c["slice_name"] == "Latest high-risk predictions")
+    assert "top_reasons" in feed["form_data"]["all_columns"]
+    context = query_context(feed)
+    context["queries"][0]["orderby"] = [["predicted_at", False]]  # the latest, as the chart
+    res = api.post(f"{base_url}/api/v1/chart/data", json=context, timeout=120)
+    assert res.status_code == 200, res.text[:300]
+    shown = {row["transaction_id"]: row["top_reasons"] for row in res.json()["result"][0]["data"]}
+    with psycopg.connect(reader_dsn(superset_stack.env)) as pg:
+        logged: dict[str, list[dict[str, Any]]] = dict(
+            pg.execute(
+                "SELECT transaction_id, top_reasons FROM predictions"
+                " WHERE transaction_id = ANY(%s)",
+                (list(shown),),
+            ).fetchall()
+        )
+    assert set(logged) == set(shown)
+    with_reasons = [tid for tid in shown if logged[tid]]
+    assert with_reasons, "no high-risk prediction in the feed has the API's top reasons logged"
+    for tid, text in shown.items():
+        names = [part.split(" = ")[0] for part in text.split("; ")] if text else []
+        assert names == [r["feature"] for r in logged[tid]], (tid, text, logged[tid])
 
 
 @pytest.mark.parametrize("slug", list(DASHBOARDS))
