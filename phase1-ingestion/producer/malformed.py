@@ -50,6 +50,8 @@ WRONG_TYPE_DEFECTS = (
 NOT_AVRO_DEFECTS = ("random_bytes", "json_text")
 REQUIRED_FIELDS_TO_DROP = ("user_id", "amount", "event_time", "merchant_id", "transaction_id")
 MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
+#: the streaming job's accepted amount range (STREAMING_MIN_AMOUNT / STREAMING_MAX_AMOUNT)
+MIN_AMOUNT, MAX_AMOUNT = 0.01, 1e9
 _FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _DAY_MS = 86_400_000
 _MALFORMED_STREAM = 21
@@ -71,13 +73,15 @@ def quality_problems(
 ) -> list[str]:
     """Names of the data-quality rules a well-typed transaction breaks (empty: none).
 
-    Rules: amount finite and > 0; user_id non-empty; currency in the documented set;
+    Rules: amount finite and > 0, and within [MIN_AMOUNT, MAX_AMOUNT]; user_id non-empty; currency in the documented set;
     event_time at most ``max_future_skew_ms`` after ``now_ms``.
     """
     problems = []
     amount = record.get("amount")
     if not isinstance(amount, int | float) or not math.isfinite(amount) or amount <= 0:
         problems.append("amount_not_positive_finite")
+    elif not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+        problems.append("amount_out_of_range")
     if not record.get("user_id"):
         problems.append("user_id_empty")
     if record.get("currency") not in CURRENCIES:

@@ -33,6 +33,11 @@ class QualityConfig:
     allowed_currencies: tuple[str, ...] = ("USD", "EUR", "GBP")
     min_event_time: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     future_tolerance_seconds: float = 300.0
+    #: the smallest amount a payment can have (one cent) and the largest the platform
+    #: accepts: far above any card payment, far below where sums over a 30-day window
+    #: would lose precision or overflow a double
+    min_amount: float = 0.01
+    max_amount: float = 1e9
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,13 @@ def _amount_not_positive_finite(_: QualityConfig) -> Column:
     )
 
 
+def _amount_out_of_range(config: QualityConfig) -> Column:
+    amount = sf.col("amount")
+    finite_positive = (amount > sf.lit(0.0)) & ~sf.isnan(amount) & (amount != sf.lit(float("inf")))
+    out = (amount < sf.lit(config.min_amount)) | (amount > sf.lit(config.max_amount))
+    return sf.coalesce(finite_positive & out, sf.lit(False))  # the rule above owns the rest
+
+
 def _currency_unknown(config: QualityConfig) -> Column:
     currency = sf.col("currency")
     return currency.isNull() | ~currency.isin(list(config.allowed_currencies))
@@ -106,6 +118,12 @@ AMOUNT_NOT_POSITIVE_FINITE = Rule(
     "amount is missing, NaN, infinite, zero or negative.",
     _amount_not_positive_finite,
 )
+AMOUNT_OUT_OF_RANGE = Rule(
+    "amount_out_of_range",
+    "amount is positive and finite but below STREAMING_MIN_AMOUNT (0.01) or above "
+    "STREAMING_MAX_AMOUNT (1e9): e.g. the double's limits, which would overflow sums.",
+    _amount_out_of_range,
+)
 CURRENCY_UNKNOWN = Rule(
     "currency_unknown",
     "currency is missing or not in the allowed set (STREAMING_ALLOWED_CURRENCIES).",
@@ -127,6 +145,7 @@ TRANSACTION_RULES: tuple[Rule, ...] = (
     TRANSACTION_ID_EMPTY,
     USER_ID_EMPTY,
     AMOUNT_NOT_POSITIVE_FINITE,
+    AMOUNT_OUT_OF_RANGE,
     CURRENCY_UNKNOWN,
     EVENT_TIME_MISSING,
     EVENT_TIME_TOO_OLD,

@@ -86,6 +86,10 @@ class StreamingSettings(BaseSettings):
     min_event_time: datetime = Field(
         datetime(2000, 1, 1, tzinfo=UTC), description="event_time before this is rejected"
     )
+    min_amount: float = Field(0.01, gt=0, description="smaller amounts go to the DLQ")
+    max_amount: float = Field(
+        1e9, gt=0, description="larger amounts go to the DLQ (sums must stay exact)"
+    )
     allowed_currencies: str = Field("USD,EUR,GBP", description="comma-separated ISO 4217 codes")
     metrics_port: int = Field(8002, ge=0, description="Prometheus endpoint; 0 disables it")
     maintenance_interval_minutes: float = Field(

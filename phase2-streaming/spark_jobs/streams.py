@@ -3,22 +3,25 @@
     Kafka topic ──► decode (mapInArrow, fastavro) ──► quality rules ──► dedup
                 ──► foreachBatch: DLQ topic + Delta append (spark_jobs.sink)
 
-Deduplication: a producer retry re-sends a transaction with the same transaction_id at
-a new offset. ``dropDuplicatesWithinWatermark`` keeps the first row of each
-``dedup_key`` and forgets the key once the watermark passes it. The watermark runs on
-``ingested_at`` (the micro-batch timestamp, monotonic and stored in the checkpoint), not
-on event_time: Spark drops rows older than an event-time watermark, and bronze must
-accept late events. So duplicates are removed when they reach the job within
-``STREAMING_DEDUP_WINDOW`` of each other; the state lives in the checkpoint, so the
-window spans restarts. Rows bound for the DLQ are keyed by their source position
-(topic:partition:offset), so they are never merged with each other.
+Deduplication: a producer retry re-sends a record at a new offset. Its ``dedup_key`` is
+the stream's ``dedup_columns``: a transaction's ``transaction_id``; a label's
+``transaction_id`` and ``reported_at``, because a second report of the same transaction
+(a chargeback, then an analyst's confirmation) is data, not a retry: it lands, and dbt
+counts it in ``quarantine_duplicate_labels``. ``dropDuplicatesWithinWatermark`` keeps
+the first row of each ``dedup_key`` and forgets the key once the watermark passes it.
+The watermark runs on ``ingested_at`` (the micro-batch timestamp, monotonic and stored
+in the checkpoint), not on event_time: Spark drops rows older than an event-time
+watermark, and bronze must accept late events. So duplicates are removed when they reach
+the job within ``STREAMING_DEDUP_WINDOW`` of each other; the state lives in the
+checkpoint, so the window spans restarts. Rows bound for the DLQ are keyed by their
+source position (topic:partition:offset), so they are never merged with each other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
 from fraud_contracts.avro import FRAUD_LABEL_AVSC, TRANSACTION_AVSC, schema_text
@@ -48,6 +51,8 @@ class StreamSpec:
     reader_schema: str
     rules: tuple[Rule, ...]
     partition_by: str = "event_date"
+    #: what makes two valid records the same record (a producer retry)
+    dedup_columns: tuple[str, ...] = ("transaction_id",)
 
 
 def stream_specs(settings: StreamingSettings) -> dict[str, StreamSpec]:
@@ -68,6 +73,7 @@ def stream_specs(settings: StreamingSettings) -> dict[str, StreamSpec]:
             checkpoint=settings.checkpoint("labels"),
             reader_schema=schema_text(FRAUD_LABEL_AVSC),
             rules=LABEL_RULES,
+            dedup_columns=("transaction_id", "reported_at"),
         ),
     }
 
@@ -78,6 +84,8 @@ def quality_config(settings: StreamingSettings) -> QualityConfig:
         allowed_currencies=tuple(settings.currencies()),
         min_event_time=settings.min_event_time,
         future_tolerance_seconds=settings.future_tolerance_seconds,
+        min_amount=settings.min_amount,
+        max_amount=settings.max_amount,
     )
 
 
@@ -127,10 +135,15 @@ def checked(decoded: DataFrame, spec: StreamSpec, settings: StreamingSettings) -
         df.withColumn("raw_value", raw_value)
         .withColumn("event_date", sf.to_date(sf.col("event_time")))
         .withColumn(SOURCE_KEY, source_key)
-        .withColumn(
-            DEDUP_KEY, sf.when(is_valid(), sf.col("transaction_id")).otherwise(sf.col(SOURCE_KEY))
-        )
+        .withColumn(DEDUP_KEY, sf.when(is_valid(), dedup_key(spec)).otherwise(sf.col(SOURCE_KEY)))
     )
+
+
+def dedup_key(spec: StreamSpec) -> Column:
+    """The record's identity for deduplication: its ``dedup_columns`` as one string (for a
+    single column, the value itself, so the key of existing checkpoints is unchanged)."""
+    columns = [sf.col(c).cast("string") for c in spec.dedup_columns]
+    return columns[0] if len(columns) == 1 else sf.concat_ws("|", *columns)
 
 
 def deduplicated(df: DataFrame, settings: StreamingSettings) -> DataFrame:

@@ -46,7 +46,10 @@ def test_valid_rows_land_and_each_invalid_kind_goes_to_dlq_with_its_reason(
         values += [(b"bad", inv.value) for inv in invalid]
         produce(boot, run.raw, values)
         labels = [s.label for s in sims if s.label is not None]
-        produce(boot, run.labels, [(None, schemas.label.encode(lab)) for lab in labels])
+        # a retried label lands once; a second report (its own reported_at) lands too
+        second = {**labels[1], "reported_at": labels[1]["reported_at"] + 3_600_000}
+        sent = [*labels, labels[0], second]
+        produce(boot, run.labels, [(None, schemas.label.encode(lab)) for lab in sent])
 
         for query in start_all(spark, settings, once=True).values():
             query.awaitTermination(300)
@@ -76,7 +79,11 @@ def test_valid_rows_land_and_each_invalid_kind_goes_to_dlq_with_its_reason(
         assert reasons["not_avro"] == 3 and reasons["unknown_schema_id"] == 1
 
         label_table = bronze_table(settings, settings.location(settings.labels_table))
-        assert label_table.to_pyarrow_table().num_rows == len(labels)
+        landed = label_table.to_pyarrow_table().select(["transaction_id", "reported_at"])
+        assert landed.num_rows == len(labels) + 1
+        reports = Counter(landed.column("transaction_id").to_pylist())
+        assert reports[labels[0]["transaction_id"]] == 1  # the retry
+        assert reports[labels[1]["transaction_id"]] == 2  # the second report
     finally:
         delete_topics(boot, [run.raw, run.labels, run.dlq])
         delete_prefix(settings, run.prefix)

@@ -11,6 +11,7 @@ from pyspark.sql import types as st
 
 from spark_jobs.quality_checks import (
     AMOUNT_NOT_POSITIVE_FINITE,
+    AMOUNT_OUT_OF_RANGE,
     CURRENCY_UNKNOWN,
     DLQ_REASONS,
     EVENT_TIME_IN_FUTURE,
@@ -89,6 +90,14 @@ def test_amount_positive_and_finite(spark: SparkSession) -> None:
     values = [0.01, 1e9, 0.0, -0.01, float("nan"), float("inf"), float("-inf"), None]
     got = breaks(spark, AMOUNT_NOT_POSITIVE_FINITE, *({"amount": v} for v in values))
     assert got == [False, False, True, True, True, True, True, True]
+
+
+def test_amount_within_the_accepted_range(spark: SparkSession) -> None:
+    tiny, huge = 5e-324, 1.7976931348623157e308  # the double's limits, finite and > 0
+    values = [0.01, 1e9, 0.0099, 1e9 + 1, tiny, huge, 0.0, -5.0, float("nan"), None]
+    got = breaks(spark, AMOUNT_OUT_OF_RANGE, *({"amount": v} for v in values))
+    # zero, negative, NaN and missing amounts are amount_not_positive_finite's alone
+    assert got == [False, False, True, True, True, True, False, False, False, False]
 
 
 def test_currency_in_allowed_set(spark: SparkSession) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,14 +45,28 @@ class BronzeHistory:
     by_terminal: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
 
 
-def bronze_history(settings: PlatformSettings) -> BronzeHistory:
-    """Read bronze directly (not the dbt models) with each transaction's fraud report time."""
+def bronze_history(
+    settings: PlatformSettings,
+    users: Collection[str] | None = None,
+    terminals: Collection[str] | None = None,
+) -> BronzeHistory:
+    """Read bronze directly (not the dbt models) with each transaction's fraud report time:
+    every transaction, or those of the given users or terminals (both lists complete)."""
+    where = ""
+    if users is not None or terminals is not None:
+        keys = [
+            f"t.{column} IN ({', '.join(sql_literal(v) for v in values)})"
+            for column, values in (("user_id", users), ("merchant_id", terminals))
+            if values
+        ]
+        where = "WHERE " + (" OR ".join(keys) or "false") + " "
     rows = query(
         settings,
         "SELECT t.user_id, t.merchant_id, t.amount, t.event_time, min(l.reported_at) AS reported "
         "FROM bronze.transactions t LEFT JOIN bronze.fraud_labels l "
         "ON l.transaction_id = t.transaction_id AND l.is_fraud "
-        "GROUP BY t.transaction_id, t.user_id, t.merchant_id, t.amount, t.event_time",
+        + where
+        + "GROUP BY t.transaction_id, t.user_id, t.merchant_id, t.amount, t.event_time",
     )
     history = BronzeHistory()
     for r in rows:
