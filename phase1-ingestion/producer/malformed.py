@@ -73,8 +73,9 @@ def quality_problems(
 ) -> list[str]:
     """Names of the data-quality rules a well-typed transaction breaks (empty: none).
 
-    Rules: amount finite and > 0, and within [MIN_AMOUNT, MAX_AMOUNT]; user_id non-empty; currency in the documented set;
-    event_time at most ``max_future_skew_ms`` after ``now_ms``.
+    Rules: amount finite and > 0, and within [MIN_AMOUNT, MAX_AMOUNT]; user_id non-empty;
+    currency in the documented set; event_time at most ``max_future_skew_ms`` after
+    ``now_ms``.
     """
     problems = []
     amount = record.get("amount")
