@@ -158,6 +158,10 @@ bench-streaming: init install ## bronze writer rows/s from a pre-filled topic, a
 bench-transforms: init install ## dbt: one incremental 15-minute run and a full refresh, 1 M vs 10 M bronze rows
 	@$(PY) bench/transforms_scaling.py --sizes 1000000,10000000 $(BENCH_ARGS)
 
+.PHONY: bench-model
+bench-model: init install ## detection quality under the Handbook's protocol: mean ± std over 5 simulator seeds vs the Handbook's rows
+	@nice -n 10 $(PY) bench/model_quality.py --seeds 1,2,3,4,5 $(BENCH_ARGS)
+
 .PHONY: bench-scoring
 bench-scoring: init install ## scoring API: saturation and p50/p95/p99 at 3,000 req/s (vegeta), vs sklearn
 	@$(PY) bench/scoring_load.py --rate 3000 --duration 60

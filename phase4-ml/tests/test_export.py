@@ -12,7 +12,15 @@ from training.split import Split
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("fixture", ["trained_forest", "trained_lightgbm"])
+@pytest.fixture(scope="module")
+def trained_xgboost(split_30d: Split) -> models.Candidate:
+    from training.settings import TrainingSettings
+
+    c = models.xgboost(TrainingSettings(xgb_trees=150))
+    return models.fit(c, data.inputs(split_30d.train), split_30d.train["is_fraud"].to_numpy())
+
+
+@pytest.mark.parametrize("fixture", ["trained_forest", "trained_lightgbm", "trained_xgboost"])
 def test_onnx_equals_predict_proba_on_the_test_set(
     fixture: str, split_30d: Split, request: pytest.FixtureRequest
 ) -> None:

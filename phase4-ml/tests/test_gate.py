@@ -51,6 +51,7 @@ def local_mlflow(tmp_path_factory: pytest.TempPathFactory) -> TrainingSettings:
         rf_max_depth=8,
         gbm_trees=60,
         gbm_learning_rate=0.1,
+        candidates=("random_forest", "lightgbm", "xgboost"),
     )
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("unit", artifact_location=(root / "artifacts").as_uri())
@@ -66,8 +67,24 @@ def test_trained_version_carries_tags_and_artifacts(local_mlflow: TrainingSettin
 
     assert v.tags[FEATURE_FINGERPRINT_TAG] == features.fingerprint()
     assert v.tags["feature_version"] == str(features.FEATURE_VERSION)
-    assert v.tags["model_type"] in {"random_forest", "lightgbm"}
+    assert v.tags["model_type"] in {"random_forest", "lightgbm", "xgboost"}
+    assert v.tags["protocol"] == "platform"
     assert v.tags["test_start"] == "2026-02-11" and v.tags["test_end"] == "2026-02-13"
+    # chosen on the validation folds: the family with the best mean validation AP ...
+    parent = c.get_run(v.tags["training_run_id"])
+    val_ap = {
+        kind: parent.data.metrics[f"{kind}.val_average_precision"]
+        for kind in ("random_forest", "lightgbm", "xgboost")
+    }
+    assert v.tags["model_type"] == max(val_ap, key=lambda k: val_ap[k])
+    assert parent.data.tags["best_model"] == v.tags["model_type"]
+    # ... and only it is scored on the test window: its metrics are the registered ones
+    assert not any(
+        k.endswith(".auc") or k.startswith("random_forest.test") for k in parent.data.metrics
+    )
+    chosen = c.get_run(v.run_id).data.metrics
+    assert float(v.tags["test_average_precision"]) == pytest.approx(chosen["average_precision"])
+    assert float(v.tags["val_average_precision"]) == pytest.approx(val_ap[v.tags["model_type"]])
     artifacts = {a.path for a in c.list_artifacts(v.run_id)}
     assert {"onnx", "plots", "features.json"} <= artifacts
     plots = {a.path for a in c.list_artifacts(v.run_id, "plots")}
@@ -96,6 +113,37 @@ def test_gate_threshold_with_real_scores(local_mlflow: TrainingSettings) -> None
     assert str(registry.version_by_alias(c, name, ALIAS_STAGING).version) == "1"  # type: ignore[union-attr]
     text = evaluate.report(passed, local_mlflow)
     assert "AUC-ROC" in text and "CP@100" in text and "Handbook random forest" in text
+    # the registered model's rows are labelled with their protocol, apart from the Handbook's
+    registered, handbook = text.split("Handbook protocol (")
+    assert "platform protocol: 1-day label delay" in registered
+    assert "Handbook random forest" not in registered and "0.867" in handbook
+
+
+def test_handbook_protocol_run_is_logged_not_registered(local_mlflow: TrainingSettings) -> None:
+    """A (tiny) Handbook-protocol run: never registered; fraud-evaluate shows it beside the
+    Handbook's published rows."""
+    settings = local_mlflow.model_copy(
+        update={
+            "protocol": "handbook",
+            "simulator_mode": "handbook",
+            "delay_days": 2,
+            "label_delay_seconds": 2 * 86_400.0,
+            "candidates": ("lightgbm",),
+            "validation_folds": 1,
+        }
+    )
+    summary = train.run(settings)
+    assert summary["version"] is None
+    c = registry.client(local_mlflow)
+    versions = c.search_model_versions(f"name = '{settings.model_name}'")
+    assert [str(v.version) for v in versions] == ["1"]
+    found = evaluate.latest_handbook_run(settings)
+    assert found is not None and found["run_id"] == summary["parent_run_id"]
+    assert found["scores"]["average_precision"] == pytest.approx(
+        summary["trained"].scores.average_precision
+    )
+    text = train.report(summary, settings)
+    assert "Handbook protocol" in text and "0.687" in text and "not registered" in text
 
 
 def test_promote_and_gate_against_production(

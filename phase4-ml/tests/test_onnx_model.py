@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pytest
 from lightgbm import LGBMClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from xgboost import XGBClassifier
 
 from fraud_contracts.features import FEATURE_NAMES
 from serving.onnx_model import INPUT_NAME, OnnxScorer
@@ -39,6 +40,9 @@ MODELS: dict[str, Any] = {
     ),
     "lightgbm": lambda: LGBMClassifier(
         n_estimators=300, num_leaves=31, is_unbalance=True, random_state=0, verbose=-1
+    ),
+    "xgboost": lambda: XGBClassifier(
+        n_estimators=300, max_depth=6, scale_pos_weight=5.0, random_state=0, n_jobs=1
     ),
 }
 

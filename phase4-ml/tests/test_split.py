@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 import pandas as pd
 import pytest
 
 from fraud_contracts import features
-from training.split import Split, SplitError, apply, plan
+from training.split import Split, SplitError, apply, plan, validation_windows, with_validation
 
 pytestmark = pytest.mark.unit
 
@@ -82,3 +83,66 @@ def test_split_on_a_tiny_hand_made_frame() -> None:
     # c: defrauded on delay day 2 (day index 2 = train_end + 1): known from test day 2 on
     kept_c = sorted(sp.test.loc[sp.test["user_id"] == "c", "event_date"])
     assert kept_c == [day0 + timedelta(days=8), day0 + timedelta(days=9)]
+
+
+def test_one_validation_fold_fits_in_a_30_day_backfill() -> None:
+    final = plan(date(2026, 1, 1), date(2026, 1, 30))
+    folds = validation_windows(final, date(2026, 1, 8), n_folds=4)
+    assert len(folds) == 1
+    (v,) = folds
+    # its test window is the last week of the final training window: labels known by then
+    assert (v.test_start, v.test_end) == (date(2026, 1, 16), final.train_end)
+    assert (v.test_start - v.train_end).days == features.LABEL_DELAY_DAYS
+    assert (v.train_start, v.train_end) == (date(2026, 1, 8), date(2026, 1, 15))
+    assert v.test_end <= final.test_start  # the test window is never validated on
+
+
+def test_handbook_prequential_folds_are_shifted_by_a_week() -> None:
+    final = plan(date(2025, 4, 1), date(2025, 7, 2), burn_in_days=37, train_days=7, delay_days=7)
+    folds = validation_windows(
+        final, date(2025, 4, 1) + timedelta(days=37), 4, train_days=7, delay_days=7
+    )
+    assert len(folds) == 4
+    assert (folds[0].test_start, folds[0].test_end) == (final.train_start, final.train_end)
+    for newer, older in pairwise(folds):
+        assert newer.test_start - older.test_start == timedelta(days=7)
+    for f in folds:
+        assert (f.train_end - f.train_start).days == 7
+        assert (f.test_start - f.train_end).days == 7
+        assert (f.test_end - f.test_start).days == 7
+        assert f.test_end <= final.train_end < final.test_start
+    # one day less of data: the oldest fold no longer fits
+    fewer = validation_windows(
+        final, date(2025, 4, 1) + timedelta(days=38), 4, train_days=7, delay_days=7
+    )
+    assert len(fewer) == 3
+
+
+def test_with_validation_applies_each_fold_with_its_own_known_cards(
+    frame_30d: pd.DataFrame,
+) -> None:
+    final, folds = with_validation(frame_30d)
+    (fold,) = folds
+    assert fold.test["event_date"].max() < final.window.train_end
+    assert fold.test["event_date"].max() < final.test["event_date"].min()
+    known = set(fold.train.loc[fold.train["is_fraud"] == 1, "user_id"])
+    assert known and set(fold.test["user_id"]).isdisjoint(known)
+
+
+def test_no_fold_fits_is_refused(frame_30d: pd.DataFrame) -> None:
+    with pytest.raises(SplitError, match="no validation fold"):
+        with_validation(frame_30d, burn_in_days=14)
+    final, folds = with_validation(frame_30d, burn_in_days=14, allow_none=True)
+    assert folds == [] and final.window.test_end == date(2026, 1, 31)
+
+
+def test_a_fold_without_data_is_left_out(frame_30d: pd.DataFrame) -> None:
+    """Days missing from the data (a gap in the gold mart): the fold is not used."""
+    gap = frame_30d[
+        (frame_30d["event_date"] < date(2026, 1, 8))
+        | (frame_30d["event_date"] >= date(2026, 1, 15))
+    ]
+    with pytest.raises(SplitError, match="no validation fold"):
+        with_validation(gap)
+    final, folds = with_validation(gap, allow_none=True)
+    assert folds == [] and len(final.test)

@@ -37,20 +37,25 @@ def test_train_evaluate_promote_on_30_simulated_days(
                     "trino",
                     "--experiment",
                     "integration-tests",
-                    "--rf-trees",
-                    "50",
+                    "--candidates",
+                    "lightgbm,xgboost",
                 ]
             )
             == 0
         )
         out = capsys.readouterr().out
-        assert "Handbook random forest" in out
+        assert "validation mean" in out and "chosen; test" in out
+        assert "Handbook random forest" not in out  # platform figures only, labelled so
         v = registry.latest_version(c, name)
-        assert v is not None and v.tags["model_type"] == "lightgbm"
+        assert v is not None
         run = c.get_run(v.run_id)
         parent = c.get_run(run.data.tags["mlflow.parentRunId"])
         metrics = parent.data.metrics
-        assert metrics["lightgbm.average_precision"] > metrics["random_forest.average_precision"]
+        val_ap = {
+            kind: metrics[f"{kind}.val_average_precision"] for kind in ("lightgbm", "xgboost")
+        }
+        assert v.tags["model_type"] == max(val_ap, key=lambda k: val_ap[k])
+        assert v.tags["protocol"] == "platform"
         assert {a.path for a in c.list_artifacts(v.run_id, "onnx")} == {ONNX_ARTIFACT}
 
         assert evaluate.main(common) == 0

@@ -7,7 +7,8 @@ every name of :data:`features.FEATURE_NAMES` (float64), ``is_fraud`` (0/1) and
 
 - ``trino``: the gold mart, built by dbt from bronze (the platform's path).
 - ``simulator``: the phase-1 simulator's backfill and the feature definition computed
-  here (no engine needed; unit tests and the Trino-less path). :func:`compute_features`
+  here (no engine needed; unit tests and the Trino-less path). ``handbook=True``: the
+  simulator's Handbook mode (its three scenarios and parameters only). :func:`compute_features`
   is :func:`features.reference_features` vectorised: events grouped by user / terminal,
   sorted by time, window bounds found by binary search and summed with prefix sums
   (``O(n log n)`` instead of the definition's scan of every earlier event).
@@ -33,6 +34,7 @@ log = structlog.get_logger(__name__)
 ID_COLUMNS = ("transaction_id", "user_id", "merchant_id", "event_time", "event_date")
 COLUMNS = (*ID_COLUMNS, *features.FEATURE_NAMES, features.LABEL, "fraud_scenario")
 
+_MS = timedelta(milliseconds=1)
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -81,14 +83,13 @@ def _activity(
 
 
 def _risk(
-    terminal: Int64Array, time_ms: Int64Array, reported_ms: Int64Array
+    terminal: Int64Array, time_ms: Int64Array, reported_ms: Int64Array, delay: int
 ) -> dict[str, FloatArray]:
     """Share of the terminal's transactions in ``[t - D - w, t - D)`` reported as fraud
-    before ``t`` (``reported_ms`` < 0: never reported)."""
+    before ``t`` (``reported_ms`` < 0: never reported; ``delay``: D in ms)."""
     order, key, position = _group_windows(terminal, time_ms)
     is_fraud = (reported_ms[order] >= 0).astype(np.float64)
     frauds = _prefix(is_fraud)
-    delay = features.LABEL_DELAY_MS
     end = position(terminal, time_ms - delay)
     # frauds reported later than D after the event are still unknown at some t: those
     # events are few (none when the reporting delay <= D); subtract them exactly.
@@ -100,7 +101,7 @@ def _risk(
         fraud_count = frauds[end] - frauds[start]
         if len(late):
             fraud_count = fraud_count - _unknown_frauds(
-                order, key, position, terminal, time_ms, reported_ms, late, width
+                order, key, position, terminal, time_ms, reported_ms, late, width, delay
             )
         out[f"terminal_risk_{suffix}"] = np.divide(
             fraud_count, count, out=np.zeros_like(count), where=count > 0
@@ -117,13 +118,13 @@ def _unknown_frauds(
     reported_ms: Int64Array,
     late: Int64Array,
     width: int,
+    delay: int,
 ) -> FloatArray:
     """Per transaction: frauds in its risk window whose label comes at or after it.
 
     A late fraud at ``te`` reported at ``tr`` counts for the terminal's transactions at
     ``t`` with ``te + D < t <= te + D + w`` and ``t <= tr``: a range of sorted positions.
     """
-    delay = features.LABEL_DELAY_MS
     g = terminal[late]
     te = time_ms[late]
     first = position(g, te + delay + 1)  # t > te + D
@@ -144,11 +145,13 @@ def compute_features(
     amount: FloatArray,
     is_international: npt.NDArray[np.bool_],
     reported_ms: Int64Array,
+    label_delay_ms: int = features.LABEL_DELAY_MS,
 ) -> dict[str, FloatArray]:
     """Every feature of every transaction, as :func:`features.reference_features` defines.
 
     Integer codes for users and terminals; ``reported_ms`` is when the transaction's fraud
-    label was reported (-1: not a fraud).
+    label was reported (-1: not a fraud). ``label_delay_ms``: the terminal-risk delay D
+    (the contract's; the Handbook protocol measures with its own 7 days).
     """
     out: dict[str, FloatArray] = {
         "amount": amount.astype(np.float64),
@@ -165,18 +168,23 @@ def compute_features(
         out["amount"], avg, out=np.ones_like(avg), where=avg > 0
     )
     out.update(_activity("terminal", terminal, time_ms, amount))
-    out.update(_risk(terminal, time_ms, reported_ms))
+    out.update(_risk(terminal, time_ms, reported_ms, label_delay_ms))
     return {name: out[name] for name in features.FEATURE_NAMES}
 
 
 # ============================================================================ sources
-def simulator_events(seed: int, days: int, start: date, label_delay: timedelta) -> Iterable[Any]:
+def simulator_events(
+    seed: int, days: int, start: date, label_delay: timedelta, handbook: bool = False
+) -> Iterable[Any]:
     """The phase-1 simulator's backfill (imported lazily: the producer package)."""
     from fraud_simulator.simulator import Simulator
 
-    events: Iterable[Any] = Simulator(seed, start=start, label_delay=label_delay).backfill(
-        days, start
+    sim = (
+        Simulator.handbook(seed, start=start, label_delay=label_delay)
+        if handbook
+        else Simulator(seed, start=start, label_delay=label_delay)
     )
+    events: Iterable[Any] = sim.backfill(days, start)
     return events
 
 
@@ -186,11 +194,15 @@ def from_simulator(
     start: date | None = None,
     label_delay: timedelta = timedelta(days=1),
     labels_known_at: datetime | None = None,
+    handbook: bool = False,
+    risk_delay: timedelta | None = None,
 ) -> pd.DataFrame:
     """The training frame of ``days`` simulated days.
 
     ``is_fraud`` is the label as known at ``labels_known_at`` (default: every label, the
-    simulator's ground truth); risk features use labels only once reported.
+    simulator's ground truth); risk features use labels only once reported, with the
+    delay ``risk_delay`` (default: the feature contract's). ``handbook``: the simulator's
+    Handbook mode.
     """
     first = start or (datetime.now(UTC).date() - timedelta(days=days))
     t0 = time.monotonic()
@@ -202,7 +214,7 @@ def from_simulator(
     intl: list[bool] = []
     reported: list[int] = []
     scenarios: list[str | None] = []
-    for event in simulator_events(seed, days, first, label_delay):
+    for event in simulator_events(seed, days, first, label_delay, handbook):
         tx, label = event.transaction, event.label
         tx_ids.append(tx["transaction_id"])
         users.append(tx["user_id"])
@@ -213,14 +225,25 @@ def from_simulator(
         reported.append(label["reported_at"] if label is not None else -1)
         scenarios.append(label["scenario"] if label is not None else None)
     t1 = time.monotonic()
+    delay_ms = features.LABEL_DELAY_MS if risk_delay is None else risk_delay // _MS
     frame = build_frame(
-        tx_ids, users, merchants, times, amounts, intl, reported, scenarios, labels_known_at
+        tx_ids,
+        users,
+        merchants,
+        times,
+        amounts,
+        intl,
+        reported,
+        scenarios,
+        labels_known_at,
+        delay_ms,
     )
     log.info(
         "simulated training data",
         rows=len(frame),
         days=days,
         start=str(first),
+        handbook=handbook,
         frauds=int(frame[features.LABEL].sum()),
         simulate_s=round(t1 - t0, 1),
         features_s=round(time.monotonic() - t1, 1),
@@ -238,6 +261,7 @@ def build_frame(
     reported: list[int],
     scenarios: list[str | None],
     labels_known_at: datetime | None = None,
+    label_delay_ms: int = features.LABEL_DELAY_MS,
 ) -> pd.DataFrame:
     """The frame of raw transaction columns (epoch-ms times; reported -1: no fraud)."""
     user_codes, _ = pd.factorize(pd.Series(users))
@@ -251,6 +275,7 @@ def build_frame(
         np.asarray(amounts, dtype=np.float64),
         np.asarray(intl, dtype=bool),
         reported_ms,
+        label_delay_ms,
     )
     event_time = pd.to_datetime(time_ms, unit="ms", utc=True)
     known = reported_ms >= 0
@@ -333,6 +358,8 @@ def load(settings: TrainingSettings) -> pd.DataFrame:
         days=settings.days,
         start=settings.start_date,
         label_delay=timedelta(seconds=settings.label_delay_seconds),
+        handbook=settings.simulator_mode == "handbook",
+        risk_delay=timedelta(days=settings.delay_days),
     )
 
 

@@ -1,8 +1,8 @@
 """ONNX export of a trained model, checked against the model itself before it is logged.
 
 :func:`convert` compiles a fitted scikit-learn ``RandomForestClassifier`` /
-``HistGradientBoostingClassifier`` (or any classifier skl2onnx knows) or a LightGBM
-``LGBMClassifier`` into an ONNX model with one float32 input
+``HistGradientBoostingClassifier`` (or any classifier skl2onnx knows), a LightGBM
+``LGBMClassifier`` or an XGBoost ``XGBClassifier`` into an ONNX model with one float32 input
 (:data:`serving.onnx_model.INPUT_NAME`) of shape ``[None, n_features]`` and a plain
 probability tensor (no ZipMap): the model the scoring API runs with
 :class:`serving.onnx_model.OnnxScorer`. :func:`to_onnx` holds training to it: the compiled
@@ -21,6 +21,7 @@ sigmoid) are converted in float32.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Final
 
 import numpy as np
@@ -35,31 +36,39 @@ TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
 #: models whose skl2onnx converter builds a consistent double-precision graph
 _DOUBLE_PRECISION: Final = frozenset({"RandomForestClassifier", "ExtraTreesClassifier"})
 
-_lightgbm_registered = False
+_registered: set[str] = set()
 
 
 class OnnxParityError(AssertionError):
     """The compiled model disagrees with the trained one."""
 
 
-def _register_lightgbm() -> None:
-    """Teach skl2onnx the LightGBM converter of onnxmltools (once)."""
-    global _lightgbm_registered
-    if _lightgbm_registered:
+def _register(library: str) -> None:
+    """Teach skl2onnx the LightGBM or XGBoost converter of onnxmltools (once each)."""
+    if library in _registered:
         return
-    from lightgbm import LGBMClassifier
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
+    model_type: Any
+    if library == "lightgbm":
+        from lightgbm import LGBMClassifier
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        model_type, alias, converter = LGBMClassifier, "LightGbmLGBMClassifier", convert_lightgbm
+    else:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier
+
+        model_type, alias, converter = XGBClassifier, "XGBoostXGBClassifier", convert_xgboost
     update_registered_converter(
-        LGBMClassifier,
-        "LightGbmLGBMClassifier",
+        model_type,
+        alias,
         calculate_linear_classifier_output_shapes,
-        convert_lightgbm,
+        converter,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
     )
-    _lightgbm_registered = True
+    _registered.add(library)
 
 
 def convert(model: Any, n_features: int) -> bytes:
@@ -67,8 +76,13 @@ def convert(model: Any, n_features: int) -> bytes:
     from skl2onnx import to_onnx as skl2onnx_convert
     from skl2onnx.common.data_types import FloatTensorType
 
-    if type(model).__module__.startswith("lightgbm"):
-        _register_lightgbm()
+    library = type(model).__module__.split(".")[0]
+    if library in {"lightgbm", "xgboost"}:
+        _register(library)
+    if library == "xgboost":
+        # the XGBoost converter reads features as f0, f1, ...: convert a copy without names
+        model = copy.deepcopy(model)
+        model.get_booster().feature_names = None
     if type(model).__name__ in _DOUBLE_PRECISION:
         return _convert_double(model, n_features)
     onx = skl2onnx_convert(

@@ -36,6 +36,10 @@ HANDBOOK_BASELINES: dict[str, dict[str, float]] = {
 }
 
 
+#: the metrics every table shows
+METRIC_NAMES = ("auc", "average_precision", "card_precision_at_100")
+
+
 @dataclass(frozen=True)
 class Scores:
     auc: float

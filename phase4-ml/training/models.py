@@ -1,14 +1,19 @@
-"""The candidate models: a RandomForest baseline and gradient-boosted trees (LightGBM).
+"""The candidate models: a RandomForest baseline and gradient-boosted trees (LightGBM and
+XGBoost, the Handbook's best family).
 
-Both handle the rare fraud class by re-weighting the classes (RandomForest: balanced per
-bootstrap sample; LightGBM: ``scale_pos_weight``, 3 by default, a partial re-weighting:
-the full genuine/fraud ratio blurs the top of the ranking, where investigators look).
-Both are seeded and deterministic: same data and settings, same model. LightGBM runs on
-one thread (OpenMP threads spinning on a busy machine slow a fit down instead of up).
+All handle the rare fraud class by re-weighting the classes (RandomForest: balanced per
+bootstrap sample; LightGBM and XGBoost: ``scale_pos_weight``, 3 by default, a partial
+re-weighting: the full genuine/fraud ratio blurs the top of the ranking, where
+investigators look). All are seeded and deterministic: same data and settings, same
+model. The boosted models run on one thread (OpenMP threads spinning on a busy machine
+slow a fit down instead of up). Which one is trained and registered is chosen on
+validation folds before the test window (training/select.py); the defaults of their
+hyperparameters come from the offline search ``fraud-tune`` (training/tune.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -18,11 +23,13 @@ import numpy.typing as npt
 import pandas as pd
 from lightgbm import Booster, LGBMClassifier
 from sklearn.ensemble import RandomForestClassifier
+from xgboost import XGBClassifier
 
 from training.settings import TrainingSettings
 
 RANDOM_FOREST = "random_forest"
 LIGHTGBM = "lightgbm"
+XGBOOST = "xgboost"
 
 #: Types MLflow's skops serialisation must be told to trust, per model kind (reviewed:
 #: our own fitted estimators, never files from elsewhere).
@@ -33,14 +40,19 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
         "lightgbm.basic.Booster",
         "lightgbm.sklearn.LGBMClassifier",
     ],
+    XGBOOST: [
+        "builtins.bytearray",
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+    ],
 }
+#: the PyPI package of each boosted family (what a logged model needs beside sklearn)
+_PACKAGES: dict[str, list[str]] = {LIGHTGBM: ["lightgbm"], XGBOOST: ["xgboost-cpu"]}
 
 
 def requirements(kind: str) -> list[str]:
     """Pinned packages a logged model needs (explicit: MLflow's own inference is slow)."""
-    names = ["scikit-learn", "numpy", "pandas", "skops"] + (
-        ["lightgbm"] if kind == LIGHTGBM else []
-    )
+    names = ["scikit-learn", "numpy", "pandas", "skops", *_PACKAGES.get(kind, [])]
     return [f"{n}=={version(n)}" for n in names]
 
 
@@ -55,7 +67,7 @@ class Candidate:
         return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def importances(self) -> dict[str, float]:
-        """Normalised feature importances (impurity for RF, gain for LightGBM)."""
+        """Normalised feature importances (impurity for RF, gain for the boosted models)."""
         raw = np.asarray(self.model.feature_importances_, dtype=np.float64)
         total = raw.sum() or 1.0
         names = [str(n) for n in self.model.feature_names_in_]
@@ -66,7 +78,8 @@ def random_forest(settings: TrainingSettings) -> Candidate:
     params: dict[str, Any] = {
         "n_estimators": settings.rf_trees,
         "max_depth": settings.rf_max_depth,
-        "min_samples_leaf": 1,
+        "min_samples_leaf": settings.rf_min_samples_leaf,
+        "max_samples": settings.rf_max_samples,
         "class_weight": "balanced_subsample",
         "n_jobs": settings.n_jobs,
         "random_state": settings.model_seed,
@@ -93,6 +106,36 @@ def lightgbm(settings: TrainingSettings) -> Candidate:
         "verbose": -1,
     }
     return Candidate(LIGHTGBM, LGBMClassifier(**params), params)
+
+
+def xgboost(settings: TrainingSettings) -> Candidate:
+    params: dict[str, Any] = {
+        "n_estimators": settings.xgb_trees,
+        "learning_rate": settings.xgb_learning_rate,
+        "max_depth": settings.xgb_max_depth,
+        "min_child_weight": settings.xgb_min_child_weight,
+        "subsample": settings.xgb_subsample,
+        "colsample_bytree": settings.xgb_colsample_bytree,
+        "scale_pos_weight": settings.xgb_scale_pos_weight,
+        "tree_method": "hist",
+        "importance_type": "gain",
+        "n_jobs": 1,
+        "random_state": settings.model_seed,
+    }
+    return Candidate(XGBOOST, XGBClassifier(**params), params)
+
+
+#: every candidate family by name
+BUILDERS: dict[str, Callable[[TrainingSettings], Candidate]] = {
+    RANDOM_FOREST: random_forest,
+    LIGHTGBM: lightgbm,
+    XGBOOST: xgboost,
+}
+
+
+def build(kind: str, settings: TrainingSettings) -> Candidate:
+    """A fresh, unfitted candidate of family ``kind``."""
+    return BUILDERS[kind](settings)
 
 
 def fit(candidate: Candidate, x: pd.DataFrame, y: npt.NDArray[np.int64]) -> Candidate:

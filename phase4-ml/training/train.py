@@ -1,18 +1,34 @@
-"""``fraud-train``: train the baseline and the challenger, log both to MLflow, register the better.
+"""``fraud-train``: choose a model family on validation folds, train it, test it once,
+log it to MLflow and register it.
 
     fraud-train                                   gold.mart_fraud_features through Trino
     fraud-train --source simulator --days 30      the phase-1 simulator, no engine needed
+    fraud-train --protocol handbook               the Handbook's protocol on its kind of
+                                                  data (measurement only, not registered)
 
-Split: the Handbook protocol (training/split.py). Models: a RandomForest baseline and
-LightGBM (training/models.py). Each gets a nested MLflow run with its parameters, test
-metrics (AUC-ROC, average precision, Card Precision@100, Brier), the feature contract
-(``features.json``) and its fingerprint, ROC / PR / reliability / importance figures, the
-model with signature and input example, and its ONNX export (checked equal to
-``predict_proba`` within 1e-6, training/export.py). The better one by average precision
-is registered with the feature fingerprint, ``feature_version``, ``model_type`` and the
-split windows as tags. The registry entries (model name, ONNX artifact path, fingerprint
-tag, aliases) are those of :mod:`fraud_contracts.names`, which the API reads by. Promotion
-is ``fraud-evaluate`` (gate -> staging alias) and ``fraud-promote``.
+Split: the Handbook protocol with the platform's label delay (training/split.py).
+Candidates: LightGBM and XGBoost by default, the RandomForest baseline on request
+(``--candidates``; training/models.py), each with fixed hyperparameters (settings;
+chosen offline by ``fraud-tune``). Selection:
+every candidate is fitted and scored on the prequential validation folds, which end
+before the test window (training/select.py); the best by mean validation average
+precision is fitted on the training window and scored once on the test window. Its
+nested MLflow run holds its parameters, validation and test metrics (AUC-ROC, average
+precision, Card Precision@100, Brier), the feature contract (``features.json``) and its
+fingerprint, ROC / PR / reliability / importance figures, the model with signature and
+input example, and its ONNX export (checked equal to ``predict_proba`` within 1e-6,
+training/export.py). It is registered with the feature fingerprint, ``feature_version``,
+``model_type``, the protocol, its test metrics and the split windows as tags; the other
+candidates are never scored on the test window. The registry entries (model name, ONNX
+artifact path, fingerprint tag, aliases) are those of :mod:`fraud_contracts.names`, which
+the API reads by. Promotion is ``fraud-evaluate`` (gate -> staging alias) and
+``fraud-promote``.
+
+``--protocol handbook`` is the Handbook's own protocol (7-day label delay for the labels
+and the terminal risk, train 7 days, test 7 days) on the simulator's Handbook mode: its
+features use a delay the serving contract does not, so the run is logged (tag
+``protocol=handbook``) but never registered; ``fraud-evaluate`` shows its figures beside
+the Handbook's published rows.
 """
 
 from __future__ import annotations
@@ -33,12 +49,21 @@ from mlflow.models import infer_signature
 
 from fraud_common.logs import configure_logging
 from fraud_contracts import features, names
-from training import data, export, models, plots, registry
+from training import data, export, models, plots, registry, select
 from training.metrics import HANDBOOK_BASELINES, Scores, evaluate, table
 from training.settings import TrainingSettings
-from training.split import Split, split
+from training.split import Split, settings_split
 
 log = structlog.get_logger("training")
+
+
+#: what every run's table says of the rows it measured
+PROTOCOL_LABELS = {
+    "platform": "platform protocol: {delay}-day label delay, the platform's data",
+    "handbook": "Handbook protocol: 7-day delay, train 7 d, test 7 d, Handbook-mode data",
+}
+#: experiment tag of the runs made under the Handbook protocol
+PROTOCOL_TAG = "protocol"
 
 
 @dataclass
@@ -49,6 +74,7 @@ class Trained:
     model_uri: str
     fit_seconds: float
     onnx_max_diff: float
+    validation: select.Validation
 
 
 def _log_figures(candidate: models.Candidate, sp: Split, p: np.ndarray, scores: Scores) -> None:
@@ -67,8 +93,13 @@ def _log_figures(candidate: models.Candidate, sp: Split, p: np.ndarray, scores: 
         plots.close(fig)
 
 
-def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings) -> Trained:
-    """Fit, evaluate, export and log one model in its own (nested) run."""
+def train_one(
+    candidate: models.Candidate,
+    sp: Split,
+    settings: TrainingSettings,
+    validation: select.Validation,
+) -> Trained:
+    """Fit, test once, export and log the chosen model in its own (nested) run."""
     x_train, y_train = data.inputs(sp.train), sp.train[features.LABEL].to_numpy()
     x_test = data.inputs(sp.test)
     with mlflow.start_run(run_name=candidate.kind, nested=True) as run:
@@ -84,6 +115,7 @@ def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings
                 "model_type": candidate.kind,
                 names.FEATURE_FINGERPRINT_TAG: features.fingerprint(),
                 "feature_version": str(features.FEATURE_VERSION),
+                PROTOCOL_TAG: settings.protocol,
                 **sp.window.as_tags(),
             }
         )
@@ -91,6 +123,7 @@ def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings
         mlflow.log_metrics(
             {
                 **scores.headline(),
+                **validation.summary(),
                 "fit_seconds": fit_seconds,
                 "onnx_max_abs_diff": onnx_diff,
                 "test_transactions": scores.n_transactions,
@@ -125,7 +158,9 @@ def train_one(candidate: models.Candidate, sp: Split, settings: TrainingSettings
             cp100=round(scores.card_precision_at_100, 4),
             onnx_max_diff=onnx_diff,
         )
-        return Trained(candidate, scores, run.info.run_id, info.model_uri, fit_seconds, onnx_diff)
+        return Trained(
+            candidate, scores, run.info.run_id, info.model_uri, fit_seconds, onnx_diff, validation
+        )
 
 
 def data_tags(settings: TrainingSettings, first_day: Any) -> dict[str, str]:
@@ -134,6 +169,7 @@ def data_tags(settings: TrainingSettings, first_day: Any) -> dict[str, str]:
         return {"data_source": "trino", "data_table": settings.table}
     return {
         "data_source": "simulator",
+        "simulator_mode": settings.simulator_mode,
         "simulator_seed": str(settings.seed),
         "simulator_days": str(settings.days),
         "simulator_start": str(first_day),
@@ -141,50 +177,111 @@ def data_tags(settings: TrainingSettings, first_day: Any) -> dict[str, str]:
     }
 
 
+def protocol_label(settings: TrainingSettings) -> str:
+    """How the figures of a run were measured, for tables beside the Handbook's rows."""
+    return PROTOCOL_LABELS[settings.protocol].format(delay=settings.delay_days)
+
+
 def run(settings: TrainingSettings) -> dict[str, Any]:
-    """Train both models, register the better; returns a summary."""
+    """Choose a family on the validation folds, train and test it once, register it
+    (platform protocol only); returns a summary."""
     began = time.monotonic()
     frame = data.load(settings)  # first: no data, no MLflow run
     c = registry.client(settings)
     mlflow.set_experiment(settings.experiment)
-    sp = split(frame, settings.burn_in_days, settings.train_days, settings.test_days)
+    sp, folds = settings_split(frame, settings, allow_none=True)
     log.info(
         "split",
+        protocol=settings.protocol,
         **sp.window.as_tags(),
         train_rows=len(sp.train),
         train_frauds=int(sp.train[features.LABEL].sum()),
         test_rows=len(sp.test),
         test_frauds=int(sp.test[features.LABEL].sum()),
         removed_known_compromised=sp.removed_known_compromised,
+        validation_folds=len(folds),
     )
     tags = data_tags(settings, frame["event_date"].min())
-    with mlflow.start_run(run_name="train") as parent:
+    del frame
+    folds_tag = "; ".join(
+        f"{w.train_start}..{w.train_end} -> {w.test_start}..{w.test_end}"
+        for w in (f.window for f in folds)
+    )
+    with mlflow.start_run(run_name=f"train-{settings.protocol}") as parent:
         mlflow.set_tags(
-            {names.FEATURE_FINGERPRINT_TAG: features.fingerprint(), **tags, **sp.window.as_tags()}
+            {
+                names.FEATURE_FINGERPRINT_TAG: features.fingerprint(),
+                PROTOCOL_TAG: settings.protocol,
+                "validation_folds": folds_tag,
+                **tags,
+                **sp.window.as_tags(),
+            }
         )
         mlflow.log_params(
             {
                 "burn_in_days": settings.burn_in_days,
                 "train_days": settings.train_days or "all",
-                "label_delay_days": features.LABEL_DELAY_DAYS,
+                "label_delay_days": settings.delay_days,
                 "test_days": settings.test_days,
                 "train_rows": len(sp.train),
                 "test_rows": len(sp.test),
                 "removed_known_compromised": sp.removed_known_compromised,
+                "candidates": ",".join(settings.candidates),
+                "n_validation_folds": len(folds),
             }
         )
-        results = [
-            train_one(models.random_forest(settings), sp, settings),
-            train_one(models.lightgbm(settings), sp, settings),
-        ]
-        for r in results:
-            mlflow.log_metrics(
-                {f"{r.candidate.kind}.{k}": v for k, v in r.scores.headline().items()}
-            )
-        best = max(results, key=lambda r: (r.scores.average_precision, r.scores.auc))
-        mlflow.set_tag("best_model", best.candidate.kind)
+        chosen, validations = select.select(
+            settings.candidates,
+            lambda kind: models.build(kind, settings),
+            folds,
+            settings.top_k,
+        )
+        for v in validations:
+            mlflow.log_metrics({f"{v.kind}.{k}": x for k, x in v.summary().items()})
+        selected_by = (
+            "mean validation average precision"
+            if folds
+            else "first candidate (no validation fold fits the data)"
+        )
+        mlflow.set_tag("best_model", chosen.kind)
+        mlflow.set_tag("selected_by", selected_by)
+        best = train_one(models.build(chosen.kind, settings), sp, settings, chosen)
+        mlflow.log_metrics({f"test_{k}": v for k, v in best.scores.headline().items()})
         parent_id = parent.info.run_id
 
+    summary: dict[str, Any] = {
+        "version": None,
+        "best": best.candidate.kind,
+        "run_id": best.run_id,
+        "parent_run_id": parent_id,
+        "window": sp.window,
+        "trained": best,
+        "validations": {v.kind: v for v in validations},
+    }
+    if settings.protocol == "platform":
+        tags = {**tags, "selected_by": selected_by}
+        summary["version"] = register(c, settings, best, sp, parent_id, tags)
+    summary["seconds"] = time.monotonic() - began
+    log.info(
+        "training done",
+        protocol=settings.protocol,
+        model_type=best.candidate.kind,
+        version=summary["version"],
+        run_id=best.run_id,
+        seconds=round(summary["seconds"], 1),
+    )
+    return summary
+
+
+def register(
+    c: Any,
+    settings: TrainingSettings,
+    best: Trained,
+    sp: Split,
+    parent_id: str,
+    tags: dict[str, str],
+) -> str:
+    """Register the chosen model; its tags carry its (only) test metrics."""
     version = mlflow.register_model(best.model_uri, settings.model_name, tags={})
     version_tags = {
         names.FEATURE_FINGERPRINT_TAG: features.fingerprint(),
@@ -192,7 +289,9 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
         "model_type": best.candidate.kind,
         "onnx_artifact": names.ONNX_ARTIFACT,
         "training_run_id": parent_id,
+        PROTOCOL_TAG: settings.protocol,
         **{f"test_{k}": f"{v:.6f}" for k, v in best.scores.headline().items()},
+        **{k: f"{v:.6f}" for k, v in best.validation.summary().items()},
         **sp.window.as_tags(),
         **reference_tags(),
         **tags,
@@ -202,27 +301,19 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
     c.update_model_version(
         settings.model_name,
         version.version,
-        description=f"{best.candidate.kind} trained {sp.window.train_start}..{sp.window.train_end} "
-        f"(exclusive), tested {sp.window.test_start}..{sp.window.test_end}; "
+        description=f"{best.candidate.kind} (chosen on validation folds) trained "
+        f"{sp.window.train_start}..{sp.window.train_end} (exclusive), tested "
+        f"{sp.window.test_start}..{sp.window.test_end}; "
         f"ONNX at runs:/{best.run_id}/{names.ONNX_ARTIFACT}",
     )
-    seconds = time.monotonic() - began
     log.info(
         "model registered",
         name=settings.model_name,
         version=version.version,
         model_type=best.candidate.kind,
         run_id=best.run_id,
-        seconds=round(seconds, 1),
     )
-    return {
-        "version": str(version.version),
-        "best": best.candidate.kind,
-        "run_id": best.run_id,
-        "window": sp.window,
-        "results": {r.candidate.kind: r for r in results},
-        "seconds": seconds,
-    }
+    return str(version.version)
 
 
 def parse_args(argv: list[str] | None) -> dict[str, Any]:
@@ -232,11 +323,23 @@ def parse_args(argv: list[str] | None) -> dict[str, Any]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     registry.add_data_options(p)
+    p.add_argument(
+        "--protocol",
+        choices=["platform", "handbook"],
+        help="handbook: its protocol on the simulator's Handbook mode (not registered)",
+    )
+    p.add_argument(
+        "--candidates",
+        type=lambda v: tuple(v.split(",")),
+        help="comma-separated model families to choose from (default: xgboost,lightgbm)",
+    )
+    p.add_argument("--validation-folds", type=int)
     p.add_argument("--burn-in-days", type=int)
     p.add_argument("--train-days", type=int)
     p.add_argument("--test-days", type=int)
     p.add_argument("--rf-trees", type=int)
     p.add_argument("--gbm-trees", type=int)
+    p.add_argument("--xgb-trees", type=int)
     p.add_argument("--model-seed", type=int)
     return registry.present(p.parse_args(argv))
 
@@ -257,18 +360,48 @@ def reference_tags() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     settings = TrainingSettings(**parse_args(argv))
+    if settings.protocol == "handbook":
+        settings = settings.handbook_protocol()
     try:
         summary = run(settings)
     except data.MissingDataError as err:
         sys.stderr.write(f"fraud-train: {err}\n")
         return 2
-    rows = {f"{kind} (this run)": r.scores.headline() for kind, r in summary["results"].items()}
-    rows.update(HANDBOOK_BASELINES)
-    sys.stdout.write(
-        f"\n{table(rows)}\n\nregistered {settings.model_name} version {summary['version']} "
-        f"({summary['best']}) in {summary['seconds']:.0f} s; next: fraud-evaluate\n"
-    )
+    sys.stdout.write(report(summary, settings))
     return 0
+
+
+def report(summary: dict[str, Any], settings: TrainingSettings) -> str:
+    """The validation table, the chosen model's test row, and (Handbook protocol only)
+    the Handbook's published rows beside it."""
+    label = protocol_label(settings)
+    val_rows = {
+        f"{kind} (validation mean)": {k: v.mean(k) for k in select.METRICS}
+        for kind, v in summary["validations"].items()
+    }
+    trained: Trained = summary["trained"]
+    test_rows = {f"{trained.candidate.kind} (chosen; test)": trained.scores.headline()}
+    out = [
+        f"\nValidation folds ({label}; the test window unseen):\n{table(val_rows)}",
+        f"\nTest window, the chosen model only ({label}):\n{table(test_rows)}",
+    ]
+    if settings.protocol == "handbook":
+        out.append(
+            f"\nThe Handbook's published rows (its data and protocol):\n"
+            f"{table(dict(HANDBOOK_BASELINES))}"
+        )
+        out.append(
+            f"\nHandbook-protocol run {summary['parent_run_id']} logged (not registered: its "
+            f"features use a {settings.delay_days}-day delay) in {summary['seconds']:.0f} s\n"
+        )
+    else:
+        out.append(
+            f"\n(The Handbook's published rows are for its protocol, not comparable with "
+            f"these: `fraud-train --protocol handbook` or `make bench-model`.)\n"
+            f"registered {settings.model_name} version {summary['version']} "
+            f"({summary['best']}) in {summary['seconds']:.0f} s; next: fraud-evaluate\n"
+        )
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -313,6 +313,13 @@ def default_profiles(
     return build_profiles(n_customers, n_terminals)
 
 
+def handbook_profiles(seed: int) -> Profiles:
+    """The Handbook's population (5,000 customers, 10,000 terminals, radius 5) drawn from
+    ``seed`` (the Handbook mode of the simulator: each simulation seed its own population,
+    so that results averaged over seeds vary the customers and terminals too)."""
+    return build_profiles(DEFAULT_CUSTOMERS, DEFAULT_TERMINALS, DEFAULT_RADIUS, seed=seed)
+
+
 def merchant_rows(profiles: Profiles) -> list[dict[str, str | float]]:
     """Merchant reference rows (columns :data:`MERCHANT_COLUMNS`) for the dbt seed."""
     t = profiles.terminals

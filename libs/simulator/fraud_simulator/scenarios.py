@@ -100,6 +100,16 @@ class ScenarioConfig:
     international_rate: float = 2.0e-4
     international_amount: tuple[float, float] = (120.0, 480.0)
 
+    @classmethod
+    def handbook(cls) -> ScenarioConfig:
+        """The Handbook's three scenarios only (platform scenario rates 0)."""
+        return cls(card_testing_rate=0.0, takeover_rate=0.0, international_rate=0.0)
+
+    @property
+    def is_handbook(self) -> bool:
+        """No platform scenario is injected."""
+        return self.card_testing_rate == self.takeover_rate == self.international_rate == 0.0
+
     @property
     def max_session_ms(self) -> int:
         """Upper bound of a platform session's duration."""

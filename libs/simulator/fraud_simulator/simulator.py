@@ -16,6 +16,12 @@ Two modes share the same profiles and compromise schedule:
   their (slightly later) event times are due. Same seed and same calls give the same
   output. The Handbook's time-of-day profile does not apply here: time is the caller's.
 
+**Handbook mode** (:meth:`Simulator.handbook`): only the Handbook's three scenarios
+(:meth:`ScenarioConfig.handbook`) and its population parameters (5,000 customers, 10,000
+terminals, radius 5, :func:`~fraud_simulator.profiles.handbook_profiles`), drawn from the
+run's seed; a 7-day label delay by default. For measuring the models on the same kind of
+data as the Handbook's published table. The default mode is unchanged by it.
+
 Labels are not part of a transaction: every fraud gets a :class:`FraudLabel` whose
 ``reported_at`` is ``event_time + label_delay``. The default delay is one day (the
 Handbook uses 7 days for its offline experiments; pass ``timedelta(days=7)`` for that).
@@ -34,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fraud_contracts.avro import FraudLabel, Transaction
-from fraud_simulator.profiles import COUNTRIES, Profiles, default_profiles
+from fraud_simulator.profiles import COUNTRIES, Profiles, default_profiles, handbook_profiles
 from fraud_simulator.scenarios import (
     SCENARIO_NAMES,
     CodeArray,
@@ -50,6 +56,8 @@ from fraud_simulator.scenarios import (
 
 DAY_MS = 86_400_000
 DEFAULT_LABEL_DELAY = timedelta(days=1)
+#: The Handbook's label delay (its offline protocol's D)
+HANDBOOK_LABEL_DELAY = timedelta(days=7)
 _DAY_STREAM = 11
 _LIVE_STREAM = 12
 _MEAN_TIME_S = 43_200.0
@@ -177,6 +185,20 @@ class Simulator:
         self._t_dev = np.array(t.device_id, dtype=object)
         kinds = ["atm" if ch == "atm" else "pos" for ch in t.channel]
         self._t_devtype = np.array(kinds, dtype=object)
+
+    @classmethod
+    def handbook(
+        cls, seed: int, *, start: date | None = None, label_delay: timedelta = HANDBOOK_LABEL_DELAY
+    ) -> Simulator:
+        """The Handbook mode: its three scenarios and parameters only, population from
+        ``seed``."""
+        return cls(
+            seed,
+            handbook_profiles(seed),
+            start=start,
+            label_delay=label_delay,
+            scenarios=ScenarioConfig.handbook(),
+        )
 
     # ------------------------------------------------------------------ backfill
     def backfill(self, days: int, start_date: date | None = None) -> Iterator[SimulatedTransaction]:
