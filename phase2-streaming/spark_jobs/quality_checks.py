@@ -151,11 +151,14 @@ TRANSACTION_RULES: tuple[Rule, ...] = (
     EVENT_TIME_TOO_OLD,
     EVENT_TIME_IN_FUTURE,
 )
+#: a label's event_time is its transaction's: one in the future is as impossible (and
+#: would make the labels' freshness gauge lie)
 LABEL_RULES: tuple[Rule, ...] = (
     TRANSACTION_ID_EMPTY,
     USER_ID_EMPTY,
     EVENT_TIME_MISSING,
     EVENT_TIME_TOO_OLD,
+    EVENT_TIME_IN_FUTURE,
 )
 
 

@@ -67,6 +67,7 @@ def test_rule_names_are_unique_and_documented() -> None:
     assert len(names) == len(set(names))
     assert all(r.description for r in TRANSACTION_RULES)
     assert set(LABEL_RULES) <= set(TRANSACTION_RULES)
+    assert EVENT_TIME_IN_FUTURE in LABEL_RULES  # a label's time is its transaction's
 
 
 def test_transaction_id_empty(spark: SparkSession) -> None:

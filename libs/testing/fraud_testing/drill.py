@@ -8,10 +8,11 @@ Kafka, so that a test can follow every record to bronze, the DLQ or a quarantine
 ================================  ==========================================================
 record                            becomes
 ================================  ==========================================================
-transaction in the future          DLQ ``event_time_in_future``
+transaction in the future, and     DLQ ``event_time_in_future``
+its label
+amount at the double's limits      DLQ ``amount_out_of_range`` (max and min positive double)
 its label (a chargeback the        bronze, then ``quarantine_orphan_labels``
 network sent for it anyway)        (``transaction_not_found``)
-amount at the double's limits      DLQ ``amount_out_of_range`` (max and min positive double)
 transaction at a terminal missing  bronze, silver with default enrichment, features, and
 from the merchant reference        ``quarantine_unknown_merchants``
                                    (``merchant_not_in_reference``)
@@ -174,7 +175,7 @@ def plan(
     add("twice_label_2", LABELS, _label(twice, now, "card_testing"),
         Expected(BRONZE, quarantine="quarantine_duplicate_labels",
                  quarantine_reason="duplicate_report"))  # fmt: skip
-    # in the future (rejected) with the chargebacks the card network sends anyway
+    # in the future: rejected, and so is a label dated in the future
     for i, hours in enumerate((26.0, 50.0)):
         future = add(
             f"future_{i}",
@@ -182,11 +183,14 @@ def plan(
             tx(f"future_{i}", u1, now + timedelta(hours=hours)),
             Expected(DLQ, "event_time_in_future"),
         )
-        add(f"future_{i}_label", LABELS, _label(future, now, "account_takeover"), orphan)
-    # amounts at the limits of a double: finite, positive, and absurd
+        add(f"future_{i}_label", LABELS, _label(future, now, "account_takeover"),
+            Expected(DLQ, "event_time_in_future"))  # fmt: skip
+    # amounts at the limits of a double: finite, positive, and absurd; rejected, with the
+    # chargebacks the card network sends for them anyway (it does not know)
     for name, amount in (("amount_max", MAX_DOUBLE), ("amount_min", MIN_DOUBLE)):
-        add(name, TRANSACTIONS, tx(name, u2, now - timedelta(minutes=20), amount=amount),
-            Expected(DLQ, "amount_out_of_range"))  # fmt: skip
+        bad = add(name, TRANSACTIONS, tx(name, u2, now - timedelta(minutes=20), amount=amount),
+                  Expected(DLQ, "amount_out_of_range"))  # fmt: skip
+        add(f"{name}_label", LABELS, _label(bad, now, "high_amount"), orphan)
     # a late chargeback for the oldest unlabelled transaction of the history
     add("history_label", LABELS, _label(history_transaction, now, "compromised_terminal"),
         Expected(BRONZE))  # fmt: skip
