@@ -12,12 +12,15 @@ Offsets are committed after the batch they belong to was answered (at least once
 transaction scored twice after a crash is logged once (the prediction log ignores a
 second row for a transaction id). Transport errors and 5xx answers are retried with
 backoff (urllib3's ``Retry``); a 4xx answer is counted and logged with the API's reason,
-and the scorer goes on. Metrics on ``LIVE_SCORER_METRICS_PORT`` (default 8003).
+and the scorer goes on, as it does past a record that has no JSON form (a NaN amount:
+the streaming job's DLQ takes it), counted as ``not_scorable``.
+Metrics on ``LIVE_SCORER_METRICS_PORT`` (default 8003).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import sys
 import time
@@ -53,6 +56,7 @@ LAST_EVENT = Gauge(
 )
 #: request channels the API knows (an ATM withdrawal is scored without one)
 API_CHANNELS = frozenset({"pos", "ecom"})
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _plain(name: str) -> AliasChoices:
@@ -97,6 +101,20 @@ def request_body(record: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def request_payload(record: Mapping[str, Any]) -> bytes:
+    """The JSON ``/predict`` body of a record; ``ValueError`` when it has none.
+
+    A record can be valid Avro and still not be a transaction JSON can carry: a NaN or
+    infinite amount, an event time outside the calendar. The streaming job sends such a
+    record to the DLQ; the scorer counts it and goes on (it must not stop the live stream).
+    """
+    try:
+        body = request_body(record)
+    except (OverflowError, OSError, ValueError) as err:  # fromtimestamp(): no such date
+        raise ValueError(f"event_time {record.get('event_time')!r}: {err}") from err
+    return json.dumps(body, allow_nan=False).encode()
+
+
 def http_session(retries: int = 5) -> requests.Session:
     """Keep-alive session; connection errors and 502/503/504 retried with backoff."""
     session = requests.Session()
@@ -135,9 +153,21 @@ class LiveScorer:
             REJECTED.labels(reason="undecodable").inc()
             log.warning("record not decodable", offset=msg.offset(), error=str(err))
             return
+        try:
+            payload = request_payload(record)
+        except ValueError as err:  # e.g. a NaN amount: JSON has no such number
+            REJECTED.labels(reason="not_scorable").inc()
+            log.warning(
+                "record cannot be scored",
+                transaction_id=record.get("transaction_id"),
+                offset=msg.offset(),
+                error=str(err),
+            )
+            return
         resp = self.http.post(
             f"{self.settings.api_url}/predict",
-            json=request_body(record),
+            data=payload,
+            headers=JSON_HEADERS,
             timeout=self.settings.request_timeout_seconds,
         )
         if resp.status_code >= 500:

@@ -255,6 +255,14 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         injected = time.monotonic()
         assert sent == MALFORMED
         say(f"{sent} malformed records acked on {settings.kafka_topic_raw}")
+        # the gateway's stand-in goes on past them (a NaN amount once stalled it: the
+        # breaker then had no traffic to close on)
+        scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+        wait_until(
+            "the live scorer to go on scoring past the malformed records",
+            lambda: metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored + 50,
+            timeout=30,
+        )
         dlq_active = wait_for_alert(
             DLQ_ALERT, active=True, labels=BRONZE_JOB, timeout=dlq_budget + OVERRUN
         )

@@ -1,0 +1,143 @@
+"""The live scorer goes on past records it cannot score (issue 17: bad data loses nothing
+and stops nothing).
+
+In CI a NaN amount on ``transactions.raw`` (valid Avro, bound for the DLQ) made
+``requests`` refuse to serialise the body; the scorer took that for "API unreachable",
+restarted from its last commit and hit the same record again, so live scoring stalled
+until the test ended. These tests feed the scorer real wire-format records (the
+contract's encoder and schema) with a fake API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from fraud_contracts.avro import Transaction, encode, transaction_schema
+from serving.live_scorer import LiveScorer, LiveScorerSettings, request_body, request_payload
+
+pytestmark = pytest.mark.unit
+
+SCHEMA_ID = 7
+
+
+def transaction(**changes: Any) -> Transaction:
+    record: dict[str, Any] = {
+        "transaction_id": "7f1d8c55-6a4b-4e0e-9a57-2a1c2b3d4e5f",
+        "event_time": 1_796_000_000_000,
+        "user_id": "U0000042",
+        "amount": 57.3,
+        "currency": "EUR",
+        "merchant_id": "M0000007",
+        "merchant_name": "Cafe 7",
+        "merchant_category": "restaurants",
+        "channel": "pos",
+        "country": "FR",
+        "city": "Paris",
+        "is_international": False,
+        "device_id": "D1",
+        "device_type": "terminal",
+        "customer_x": 10.0,
+        "customer_y": 20.0,
+        "terminal_x": 11.0,
+        "terminal_y": 21.0,
+        "metadata": {},
+    }
+    record.update(changes)
+    return record  # type: ignore[return-value]
+
+
+class FakeMessage:
+    def __init__(self, value: bytes, offset: int) -> None:
+        self._value, self._offset = value, offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def offset(self) -> int:
+        return self._offset
+
+
+class FakeResponse:
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        self.status_code, self._body = status_code, body
+        self.text = json.dumps(body)
+
+    def json(self) -> dict[str, Any]:
+        return self._body
+
+    def raise_for_status(self) -> None:  # pragma: no cover - only for 5xx
+        raise AssertionError("no 5xx expected")
+
+
+class FakeApi:
+    """Answers every ``/predict`` like the API does for a valid body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def post(self, url: str, *, data: bytes, headers: dict[str, str], timeout: float) -> Any:
+        assert url.endswith("/predict")
+        assert headers["Content-Type"] == "application/json"
+        self.bodies.append(json.loads(data))
+        return FakeResponse(200, {"risk_tier": "low"})
+
+
+def scorer_with(api: FakeApi) -> LiveScorer:
+    """A scorer without its Kafka consumer (``score`` is per message)."""
+    scorer = object.__new__(LiveScorer)
+    scorer.settings = LiveScorerSettings(api_url="http://api.invalid", metrics_port=0)
+    scorer.lookup = {SCHEMA_ID: transaction_schema()}  # type: ignore[assignment]
+    scorer.http = api  # type: ignore[assignment]
+    return scorer
+
+
+def count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_request_body_carries_the_api_fields() -> None:
+    body = request_body(transaction(channel="atm"))
+    assert body["amount"] == 57.3
+    assert body["event_time"].startswith("2026-")
+    assert "channel" not in body  # the API scores an ATM withdrawal without a channel
+    assert json.loads(request_payload(transaction())) == request_body(transaction())
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"amount": math.nan}, "Out of range float"),
+        ({"amount": math.inf}, "Out of range float"),
+        ({"amount": -math.inf}, "Out of range float"),
+        ({"event_time": 2**62}, "event_time"),
+    ],
+    ids=["nan-amount", "inf-amount", "minus-inf-amount", "event-time-past-the-calendar"],
+)
+def test_a_record_without_a_json_form_has_no_payload(changes: dict[str, Any], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        request_payload(transaction(**changes))
+
+
+def test_the_scorer_counts_an_unscorable_record_and_scores_the_next_one() -> None:
+    api = FakeApi()
+    scorer = scorer_with(api)
+    schema = transaction_schema()
+    rejected = count("fraud_live_scorer_rejected_total", reason="not_scorable")
+    scored = count("fraud_live_scorer_scored_total", risk_tier="low")
+    stream = [
+        encode(transaction(transaction_id="a", amount=math.nan), schema, SCHEMA_ID),
+        encode(transaction(transaction_id="b", amount=math.inf), schema, SCHEMA_ID),
+        b'{"not": "avro"}',
+        encode(transaction(transaction_id="c"), schema, SCHEMA_ID),
+    ]
+    for offset, value in enumerate(stream):
+        scorer.score(FakeMessage(value, offset))  # type: ignore[arg-type]
+
+    assert [b["transaction_id"] for b in api.bodies] == ["c"]
+    assert count("fraud_live_scorer_rejected_total", reason="not_scorable") - rejected == 2
+    assert count("fraud_live_scorer_scored_total", risk_tier="low") - scored == 1
