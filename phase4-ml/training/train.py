@@ -7,9 +7,9 @@ log it to MLflow and register it.
                                                   data (measurement only, not registered)
 
 Split: the Handbook protocol with the platform's label delay (training/split.py).
-Candidates: LightGBM and XGBoost by default, the RandomForest baseline on request
-(``--candidates``; training/models.py), each with fixed hyperparameters (settings;
-chosen offline by ``fraud-tune``). Selection:
+Candidates: RandomForest, LightGBM and XGBoost by default (``--candidates`` narrows them;
+training/models.py), each with fixed hyperparameters (settings; chosen offline by
+``fraud-tune``). Selection:
 every candidate is fitted and scored on the prequential validation folds, which end
 before the test window (training/select.py); the best by mean validation average
 precision is fitted on the training window and scored once on the test window. Its
