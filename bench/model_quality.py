@@ -268,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated simulator seeds")
     p.add_argument("--families", default="random_forest,lightgbm,xgboost")
     p.add_argument(
-        "--candidates", default="lightgbm,xgboost", help="fraud-train's candidates (headline)"
+        "--candidates",
+        default=",".join(TrainingSettings.model_fields["candidates"].default),
+        help="fraud-train's candidates (headline; default: fraud-train's)",
     )
     p.add_argument("--no-ideas", action="store_true", help="skip the feature-idea measurements")
     p.add_argument("--from-json", type=Path, help="only print the table of an earlier run")
