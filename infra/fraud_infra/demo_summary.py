@@ -277,8 +277,9 @@ def render(console: Console, report: Report) -> None:
     for key in handbook:
         console.print(f"  {key.removeprefix('reference.')}: {m[key]}")
     for label, body, answer in report.examples:
-        reasons = ", ".join(
-            f"{r['feature']}={r['value']:.3g}" for r in answer.get("top_reasons", [])[:3]
+        reasons = (
+            ", ".join(f"{r['feature']}={r['value']:.3g}" for r in answer.get("top_reasons", [])[:3])
+            or "none (the API explains high-risk answers only: SERVING_REASONS_MIN_TIER)"
         )
         console.print(f"\n[bold]A {label} transaction[/]:\n  {_curl(body)}")
         console.print(
