@@ -20,7 +20,15 @@ _ALNUM = string.ascii_uppercase + string.digits
 
 
 def generate_secret(name: str) -> str:
-    """A random value of the shape the consuming engine expects for ``name``."""
+    """A random value of the shape the consuming engine expects for ``name``, never
+    starting with ``-`` (a command line would read it as an option: ``airflow users
+    reset-password --password -bJ4…`` failed in CI)."""
+    while (value := _random_value(name)).startswith("-"):
+        pass
+    return value
+
+
+def _random_value(name: str) -> str:
     if name.endswith("FERNET_KEY"):
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     if name == "S3_ACCESS_KEY":

@@ -159,6 +159,17 @@ def test_make_init_generates_secrets_and_keeps_existing_ones(tmp_path: Path) -> 
     assert other != first  # fresh secrets each time
 
 
+@pytest.mark.parametrize(
+    "name", ["AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY", "SUPERSET_SECRET_KEY"]
+)
+def test_generated_secrets_never_look_like_a_command_line_option(name: str) -> None:
+    # one in 64 url-safe values starts with "-": in CI `airflow users reset-password
+    # --password -bJ4...` took it for an option and the Airflow setup failed
+    values = [dotenv_init.generate_secret(name) for _ in range(3000)]
+    assert not [v for v in values if v.startswith("-")]
+    assert len(set(values)) == len(values)
+
+
 def test_example_env_has_no_usable_default_secret() -> None:
     example = parse_env_file(repo_root() / ".env.example")
     for key, value in example.items():

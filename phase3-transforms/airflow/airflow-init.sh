@@ -23,11 +23,13 @@ fi
 log "migrating the metadata database"
 airflow db migrate >/dev/null
 # One CLI call when the admin exists (the usual case): set its password from .env.
+# --password=VALUE, not --password VALUE: a password starting with "-" would be parsed as
+# an option (a generated one did, in CI).
 if out=$(airflow users reset-password --username "$AIRFLOW_ADMIN_USER" \
-    --password "$AIRFLOW_ADMIN_PASSWORD" 2>&1); then
+    --password="$AIRFLOW_ADMIN_PASSWORD" 2>&1); then
   log "admin user $AIRFLOW_ADMIN_USER exists; password set from AIRFLOW_ADMIN_PASSWORD"
 elif grep -q "does not exist" <<<"$out"; then
-  airflow users create --username "$AIRFLOW_ADMIN_USER" --password "$AIRFLOW_ADMIN_PASSWORD" \
+  airflow users create --username "$AIRFLOW_ADMIN_USER" --password="$AIRFLOW_ADMIN_PASSWORD" \
     --role Admin --email "$AIRFLOW_ADMIN_USER@fraud-platform.local" --firstname Fraud \
     --lastname Admin >/dev/null
   log "admin user $AIRFLOW_ADMIN_USER created"
