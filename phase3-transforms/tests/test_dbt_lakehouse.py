@@ -21,10 +21,11 @@ from fraud_contracts.avro import decode
 from fraud_contracts.features import (
     FEATURE_NAMES,
     TERMINAL_FEATURES,
-    USER_FEATURES,
+    USER_RECORD,
     Event,
     TransactionContext,
     reference_features,
+    reference_records,
     to_ms,
 )
 from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
@@ -131,7 +132,7 @@ def test_online_profiles_equal_the_features_of_a_transaction_at_as_of(
     transaction at ``as_of`` would get (so online and training vectors agree)."""
     users = query(
         settings,
-        f"SELECT user_id, as_of, {', '.join(USER_FEATURES)} FROM gold.mart_user_risk_profiles",
+        f"SELECT user_id, as_of, {', '.join(USER_RECORD)} FROM gold.mart_user_risk_profiles",
     )
     terminals = query(
         settings,
@@ -147,10 +148,10 @@ def test_online_profiles_equal_the_features_of_a_transaction_at_as_of(
     none: list[Event] = []
     wrong = []
     for row in rng.sample(users, 300):
-        ref = reference_features(
+        user, _ = reference_records(
             TransactionContext(1.0, False, moment), history.by_user[row["user_id"]], none
         )
-        if diff := mismatches(ref, row, USER_FEATURES):
+        if diff := mismatches(dict(user.values), row, USER_RECORD):
             wrong.append((row["user_id"], diff))
     for row in rng.sample(terminals, 300):
         ref = reference_features(

@@ -45,6 +45,8 @@ def test_project_vars_match_the_feature_contract() -> None:
     v = project["vars"]
     assert v["label_delay_days"] == features.LABEL_DELAY_DAYS
     assert v["night_end_hour"] == features.NIGHT_END_HOUR
+    assert v["zscore_min_count"] == features.ZSCORE_MIN_COUNT
+    assert v["zscore_min_std"] == features.ZSCORE_MIN_STD
     assert tuple(v["feature_names"]) == features.FEATURE_NAMES
 
 

@@ -4,7 +4,7 @@
     fraud-feature-writer --only users         one of them
 
 Reads ``delta.gold.mart_user_risk_profiles`` (``user_id``, ``as_of`` and every
-:data:`features.USER_FEATURES` column) and ``delta.gold.mart_terminal_risk_profiles``
+:data:`features.USER_RECORD` column) and ``delta.gold.mart_terminal_risk_profiles``
 (``merchant_id``, ``as_of`` and every :data:`features.TERMINAL_FEATURES` column) through
 Trino, turns each row into the contract's record (:class:`features.UserFeatures` /
 :class:`features.TerminalFeatures`) and stores them with :meth:`FeatureStore.write`
@@ -45,7 +45,7 @@ def tables(settings: ServingSettings) -> list[Table]:
             "users",
             settings.user_table,
             "user_id",
-            features.USER_FEATURES,
+            features.USER_RECORD,
             features.UserFeatures,
         ),
         Table(

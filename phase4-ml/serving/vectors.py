@@ -1,7 +1,7 @@
 """The scoring path's feature vector, built without per-request dict work.
 
 :func:`features.build_features` + :func:`features.to_array` are the contract (dicts keyed
-by name, easy to read and shared with training); rebuilding two dicts of 24 entries per
+by name, easy to read and shared with training); rebuilding two dicts of 26 entries per
 request is a large share of a request's budget. This module computes **the same vector**
 from precomputed positions: the feature store hands over each record as a tuple of floats
 in the contract's order (:mod:`serving.feature_store.records`), and the vector is the
@@ -28,10 +28,17 @@ _INTL: Final = _POS["is_international"]
 _WEEKEND: Final = _POS["is_weekend"]
 _NIGHT: Final = _POS["is_night"]
 _RATIO: Final = _POS["amount_to_user_avg_30d"]
+_ZSCORE: Final = _POS["amount_zscore_30d"]
+_MEDIAN_RATIO: Final = _POS["amount_to_user_median_30d"]
 _USER_POS: Final = tuple(_POS[n] for n in features.USER_FEATURES)
 _TERMINAL_POS: Final = tuple(_POS[n] for n in features.TERMINAL_FEATURES)
-#: index of user_avg_amount_30d inside a user record (the ratio's denominator)
-_USER_AVG30: Final = features.USER_FEATURES.index("user_avg_amount_30d")
+#: indices inside a user record (features.USER_RECORD): the model inputs come first,
+#: then the statistics the amount features divide by
+_N_USER: Final = len(features.USER_FEATURES)
+_USER_COUNT30: Final = features.USER_RECORD.index("user_tx_count_30d")
+_USER_AVG30: Final = features.USER_RECORD.index("user_avg_amount_30d")
+_USER_STD30: Final = features.USER_RECORD.index("user_std_amount_30d")
+_USER_MEDIAN30: Final = features.USER_RECORD.index("user_median_amount_30d")
 
 
 def vector(
@@ -50,13 +57,16 @@ def vector(
     out[_WEEKEND] = float(t.weekday() >= 5)
     out[_NIGHT] = float(t.hour < features.NIGHT_END_HOUR)
     if user is not None:
-        for pos, value in zip(_USER_POS, user, strict=True):
+        if len(user) != len(features.USER_RECORD):
+            raise ValueError(f"user record has {len(user)} values")
+        for pos, value in zip(_USER_POS, user[:_N_USER], strict=True):
             out[pos] = value
-        avg = user[_USER_AVG30]
-    else:
-        avg = DEFAULT_VECTOR[_USER_POS[_USER_AVG30]]
+        out[_RATIO] = features.amount_ratio(amount, user[_USER_AVG30])
+        out[_ZSCORE] = features.amount_zscore(
+            amount, user[_USER_COUNT30], user[_USER_AVG30], user[_USER_STD30]
+        )
+        out[_MEDIAN_RATIO] = features.amount_ratio(amount, user[_USER_MEDIAN30])
     if terminal is not None:
         for pos, value in zip(_TERMINAL_POS, terminal, strict=True):
             out[pos] = value
-    out[_RATIO] = features.amount_ratio(amount, avg)
     return out

@@ -135,7 +135,12 @@ def test_identifiers_matter_only_through_the_records_they_point_at(
     url, store = scoring_api
     row = genuine_sample.sort_values("user_tx_count_30d").iloc[-1]  # a user with history
     as_of = dt.datetime(2026, 3, 7, tzinfo=dt.UTC)
-    user = {n: float(row[n]) for n in features.USER_FEATURES}
+    avg = float(row["user_avg_amount_30d"])
+    # the gold row has no stored statistics: a plausible spread and median around its mean
+    user = {n: float(row[n]) for n in features.USER_FEATURES} | {
+        "user_std_amount_30d": 0.5 * avg,
+        "user_median_amount_30d": avg,
+    }
     terminal = {n: float(row[n]) for n in features.TERMINAL_FEATURES} | dict.fromkeys(RISK, 0.0)
     store.write(
         [

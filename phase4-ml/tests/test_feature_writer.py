@@ -31,7 +31,7 @@ def test_select_reads_every_contract_column() -> None:
     users, terminals = tables(ServingSettings())
     sql = select_sql(users, ServingSettings())
     assert sql.startswith("SELECT user_id, as_of, ")
-    assert all(c in sql for c in features.USER_FEATURES)
+    assert all(c in sql for c in features.USER_RECORD)
     assert "delta.gold.mart_user_risk_profiles" in sql
     assert all(c in select_sql(terminals, ServingSettings()) for c in features.TERMINAL_FEATURES)
 
@@ -40,11 +40,11 @@ def test_select_reads_every_contract_column() -> None:
 def test_records_round_trip_through_the_contract() -> None:
     users, terminals = tables(ServingSettings())
     keys = KeyLayout("p:")
-    record = next(records(users, _rows(1, features.USER_FEATURES, "U")))
+    record = next(records(users, _rows(1, features.USER_RECORD, "U")))
     assert keys.of(record) == f"p:{features.UserFeatures.KEY_PREFIX}U00000"
     back = features.UserFeatures.from_redis(encode(record))
     assert back.as_of == AS_OF
-    assert [back.values[c] for c in features.USER_FEATURES] == [float(j) for j in range(8)]
+    assert [back.values[c] for c in features.USER_RECORD] == [float(j) for j in range(10)]
     record = next(records(terminals, _rows(1, features.TERMINAL_FEATURES, "M")))
     assert keys.of(record) == f"p:{features.TerminalFeatures.KEY_PREFIX}M00000"
     assert keys.pair("U00000", "M00000") == (
@@ -83,7 +83,7 @@ def test_writer_round_trip_against_the_stack_redis(
 ) -> None:
     client, store, prefix = shared_redis
     users, terminals = tables(ServingSettings())
-    n = store.write(records(users, _rows(12_000, features.USER_FEATURES, "U")))
+    n = store.write(records(users, _rows(12_000, features.USER_RECORD, "U")))
     n += store.write(records(terminals, _rows(300, features.TERMINAL_FEATURES, "M")))
     assert n == 12_300
     assert len(list(client.scan_iter(f"{prefix}*", count=5000))) == 12_300

@@ -69,6 +69,6 @@ def test_scorer_checks_width_and_input_name() -> None:
     x, y = _data()
     model = HistGradientBoostingClassifier(max_iter=10).fit(x, y)
     scorer = OnnxScorer(convert(model, N))
-    with pytest.raises(ValueError, match="expected 24 features"):
+    with pytest.raises(ValueError, match=f"expected {N} features"):
         scorer.predict_proba(np.zeros((1, N - 1), dtype=np.float32))
     assert scorer.session.get_inputs()[0].name == INPUT_NAME

@@ -84,7 +84,7 @@ def serving_settings(
         **overrides,
     )
     now = dt.datetime.now(dt.UTC)
-    values = {n: 1.0 for n in features.USER_FEATURES}
+    values = {n: 1.0 for n in features.USER_RECORD}
     RedisFeatureStore.from_settings(settings).write([features.UserFeatures("U000001", now, values)])
     return settings
 

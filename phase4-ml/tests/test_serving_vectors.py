@@ -26,6 +26,10 @@ def _values(rng: random.Random, names: tuple[str, ...]) -> dict[str, float]:
             return float(rng.randint(0, 500))
         if "risk" in name:
             return rng.random()
+        if "std" in name:  # around amount_zscore_30d's threshold, and typical
+            return rng.choice([0.0, 0.005, 0.01, rng.lognormvariate(3.0, 1.0)])
+        if "median" in name:
+            return rng.choice([0.0, rng.lognormvariate(3.5, 1.0)])
         return rng.lognormvariate(3.5, 1.5)
 
     return {n: one(n) for n in names}
@@ -37,7 +41,7 @@ def test_vector_equals_build_features_to_array() -> None:
     for i in range(5_000):
         as_of = base + dt.timedelta(seconds=rng.randint(0, 10**8))
         user = (
-            features.UserFeatures(f"U{i}", as_of, _values(rng, features.USER_FEATURES))
+            features.UserFeatures(f"U{i}", as_of, _values(rng, features.USER_RECORD))
             if rng.random() < 0.8
             else None
         )
@@ -73,7 +77,7 @@ def test_vector_equals_build_features_to_array() -> None:
 def test_records_the_contract_refuses_are_refused() -> None:
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     good = json.loads(
-        features.UserFeatures("U1", now, dict.fromkeys(features.USER_FEATURES, 1.0)).to_redis()
+        features.UserFeatures("U1", now, dict.fromkeys(features.USER_RECORD, 1.0)).to_redis()
     )
     bad = [
         good | {"fingerprint": "0000000000000000"},
@@ -92,7 +96,7 @@ def test_records_the_contract_refuses_are_refused() -> None:
         parse_user(b"{not json")
     # json (not orjson) accepts NaN: the contract's parser decides, as before
     nan = json.dumps(good | {"user_avg_amount_7d": float("nan")})
-    position = features.USER_FEATURES.index("user_avg_amount_7d")
+    position = features.USER_RECORD.index("user_avg_amount_7d")
     assert str(parse_user(nan)[position]) == "nan"
 
 

@@ -82,6 +82,41 @@ def _activity(
     return out
 
 
+def _amount_stats(
+    user: Int64Array, time_ms: Int64Array, amount: FloatArray
+) -> dict[str, FloatArray]:
+    """Population standard deviation and median of the user's amounts in ``[t - 30 d, t)``
+    (``0.0`` without any): the standard deviation from exact integer sums of cents and
+    squared cents, the median from pandas' rolling window (exact)."""
+    order, _, position = _group_windows(user, time_ms)
+    cents = np.round(amount[order] * 100.0).astype(np.int64)
+    if len(cents) and int(np.abs(cents).max()) >= 10**7:  # squares would overflow int64 sums
+        raise ValueError("amounts of 100,000 or more: the cents arithmetic would overflow")
+    s1 = np.concatenate([[0], np.cumsum(cents)])
+    s2 = np.concatenate([[0], np.cumsum(cents * cents)])
+    hi = position(user, time_ms)
+    lo = position(user, time_ms - features.WINDOWS["30d"])
+    n = hi - lo
+    numerator = n * (s2[hi] - s2[lo]) - (s1[hi] - s1[lo]) ** 2  # n^2 * variance, in cents^2
+    nf = n.astype(np.float64)
+    std = np.divide(
+        np.sqrt(np.maximum(numerator, 0).astype(np.float64)),
+        nf * 100.0,
+        out=np.zeros_like(nf),
+        where=n > 0,
+    )
+    sorted_times = pd.to_datetime(time_ms[order], unit="ms")
+    rolling = (
+        pd.Series(amount[order], index=sorted_times)
+        .groupby(user[order], sort=True)
+        .rolling(pd.Timedelta(milliseconds=features.WINDOWS["30d"]), closed="left")
+        .median()
+    )
+    median = np.empty(len(order))
+    median[order] = np.nan_to_num(rolling.to_numpy(), nan=0.0)  # grouped in sorted order
+    return {"user_std_amount_30d": std, "user_median_amount_30d": median}
+
+
 def _risk(
     terminal: Int64Array, time_ms: Int64Array, reported_ms: Int64Array, delay: int
 ) -> dict[str, FloatArray]:
@@ -163,9 +198,20 @@ def compute_features(
         (time_ms % features.DAY_MS) < features.NIGHT_END_HOUR * features.HOUR_MS
     ).astype(np.float64)
     out.update(_activity("user", user, time_ms, amount))
-    avg = out["user_avg_amount_30d"]
+    stats = _amount_stats(user, time_ms, amount)
+    avg, count = out["user_avg_amount_30d"], out["user_tx_count_30d"]
     out["amount_to_user_avg_30d"] = np.divide(
         out["amount"], avg, out=np.ones_like(avg), where=avg > 0
+    )
+    std, median = stats["user_std_amount_30d"], stats["user_median_amount_30d"]
+    out["amount_zscore_30d"] = np.divide(
+        out["amount"] - avg,
+        std,
+        out=np.zeros_like(std),
+        where=(count >= features.ZSCORE_MIN_COUNT) & (std >= features.ZSCORE_MIN_STD),
+    )
+    out["amount_to_user_median_30d"] = np.divide(
+        out["amount"], median, out=np.ones_like(median), where=median > 0
     )
     out.update(_activity("terminal", terminal, time_ms, amount))
     out.update(_risk(terminal, time_ms, reported_ms, label_delay_ms))

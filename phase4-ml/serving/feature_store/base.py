@@ -18,7 +18,7 @@ from typing import Literal
 
 from fraud_contracts.features import TerminalFeatures, UserFeatures
 
-#: A stored record's values, in ``features.USER_FEATURES`` / ``TERMINAL_FEATURES`` order.
+#: A stored record's values, in ``features.USER_RECORD`` / ``TERMINAL_FEATURES`` order.
 Values = tuple[float, ...]
 #: What the store keeps: a user's or a terminal's aggregates as of a snapshot time.
 Record = UserFeatures | TerminalFeatures

@@ -39,7 +39,7 @@ def _parse(raw: bytes | str, names: tuple[str, ...]) -> Values:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
         # what orjson refuses but json accepts (NaN, Infinity): the contract's own parser
-        user = names is features.USER_FEATURES
+        user = names is features.USER_RECORD
         kind = features.UserFeatures if user else features.TerminalFeatures
         values = kind.from_redis(raw).values
         return tuple(values[n] for n in names)
@@ -51,7 +51,7 @@ def _parse(raw: bytes | str, names: tuple[str, ...]) -> Values:
 
 
 def parse_user(raw: bytes | str) -> Values:
-    return _parse(raw, features.USER_FEATURES)
+    return _parse(raw, features.USER_RECORD)
 
 
 def parse_terminal(raw: bytes | str) -> Values:
@@ -76,7 +76,7 @@ def _decode(
 def decode_user(raw: bytes | str | None) -> Values | None:
     """A user's stored values, or None when absent (a miss: no history) or unreadable
     (another feature version, or corrupt: treated as absent, loudly)."""
-    return _decode(raw, features.USER_FEATURES, _HIT_USER, _MISS_USER)
+    return _decode(raw, features.USER_RECORD, _HIT_USER, _MISS_USER)
 
 
 def decode_terminal(raw: bytes | str | None) -> Values | None:

@@ -55,6 +55,10 @@ joined as (
         u.user_avg_amount_{{ name }},
         {%- endfor %}
         coalesce(t.amount / nullif(u.user_avg_amount_30d, 0.0), 1.0) as amount_to_user_avg_30d,
+        {{ amount_zscore('t.amount', 'u.user_tx_count_30d', 'u.user_avg_amount_30d',
+                         'u.user_std_amount_30d') }} as amount_zscore_30d,
+        coalesce(t.amount / nullif(u.user_median_amount_30d, 0.0), 1.0)
+            as amount_to_user_median_30d,
         {%- for name in activity_windows() %}
         cast(v.terminal_tx_count_{{ name }} as double) as terminal_tx_count_{{ name }},
         v.terminal_avg_amount_{{ name }},

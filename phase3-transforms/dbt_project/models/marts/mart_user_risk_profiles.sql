@@ -3,7 +3,7 @@
 }}
 -- depends_on: {{ ref('int_transactions_enriched') }}, {{ ref('int_fraud_labels') }}
 -- One row per user: the user's activity aggregates as of the newest event (`as_of`),
--- exactly the per-user features of phase4-ml/features.py for a transaction at `as_of`.
+-- exactly the per-user record of features.py (USER_RECORD) for a transaction at `as_of`.
 -- The feature writer pushes them to Redis (user_features:{user_id}) for online scoring.
 -- Incremental: every user active in the last 30 days, and every user whose stored
 -- profile still counts activity (it decays to zero), is recomputed and merged.
@@ -23,6 +23,8 @@ final as (
             cast(null as double) as user_tx_count_{{ name }},
             cast(null as double) as user_avg_amount_{{ name }}
             {%- endfor %},
+            cast(null as double) as user_std_amount_30d,
+            cast(null as double) as user_median_amount_30d,
             cast(null as timestamp(3) with time zone) as last_event_time,
             cast(null as bigint) as reported_frauds_30d,
             cast(null as timestamp(3) with time zone) as _batch_at
@@ -68,6 +70,8 @@ activity as (
         avg(case when r.event_ms >= {{ as_of_ms - width }} then r.amount end)
             as avg_amount_{{ name }},
         {%- endfor %}
+        stddev_pop(r.amount) as std_amount_30d,
+        array_sort(array_agg(r.amount)) as sorted_amounts_30d,
         max(r.event_time) as last_event_time,
         count(l.transaction_id) as reported_frauds_30d
     from recent as r
@@ -86,6 +90,8 @@ final as (
         cast(coalesce(a.tx_count_{{ name }}, 0) as double) as user_tx_count_{{ name }},
         coalesce(a.avg_amount_{{ name }}, 0.0) as user_avg_amount_{{ name }},
         {%- endfor %}
+        coalesce(a.std_amount_30d, 0.0) as user_std_amount_30d,
+        {{ median_of('a.sorted_amounts_30d') }} as user_median_amount_30d,
         a.last_event_time,
         coalesce(a.reported_frauds_30d, 0) as reported_frauds_30d,
         {{ batch_at() }} as _batch_at
