@@ -9,16 +9,18 @@ population drawn from the seed) under the Handbook's protocol
 (``TrainingSettings.handbook_protocol``: 7-day label delay for labels and terminal risk,
 train 7 days, delay 7, test 7, known-compromised cards removed); the model family is
 chosen on the prequential validation folds before the test window
-(``training/select.py``, what ``fraud-train`` does), fitted on the training week and
-scored once on the test week. That is the headline row, for ``fraud-train``'s default
-candidates (``--candidates``; since 2026-12-02 all three families) and for all three
-(``--families``, with the RandomForest). For information only, every family's own test
-score is shown too (not used for choosing anything).
+(``training/select.py``, what ``fraud-train`` does: every family and the average of
+their probabilities are options), fitted on the training week and scored once on the
+test week. That is the headline row, for ``fraud-train``'s default candidates
+(``--candidates``; all three families) and for all three (``--families``). For
+information only, every option's own test score is shown too (not used for choosing
+anything).
 
 Feature ideas (``--no-ideas`` skips them) are measured on the validation folds only: the
-chosen family with and without each extra feature (amount z-score against the card's
-30-day history, time since the card's previous transaction, the terminal's 7-day share
-of cards it had never seen before), mean validation AP / AUC / CP@100 differences.
+chosen option with and without each extra feature (time since the card's previous
+transaction, the terminal's 7-day share of cards it had never seen before), mean
+validation AP / AUC / CP@100 differences. (The amount z-score and the amount over the
+card's median, measured here before, are in the feature contract since version 3.)
 
 Prints a Markdown table of mean +- standard deviation over the seeds beside the
 Handbook's published rows; writes bench/results/model_quality.json (every seed's
@@ -63,26 +65,6 @@ def _time_since_previous(user: np.ndarray, t: np.ndarray) -> np.ndarray:
     return gap
 
 
-def _amount_zscore(user: np.ndarray, t: np.ndarray, amount: np.ndarray) -> np.ndarray:
-    """(amount - mean) / std of the card's transactions in [t - 30 d, t) (0: fewer than 2 of
-    them, or a standard deviation under a cent)."""
-    order = np.lexsort((t, user))
-    u, ts, a = user[order], t[order], amount[order]
-    key = u.astype(np.float64) * 1e13 + ts
-    lo = np.searchsorted(key, u.astype(np.float64) * 1e13 + (ts - 30 * DAY_MS), side="left")
-    hi = np.searchsorted(key, key, side="left")
-    s1 = np.r_[0.0, np.cumsum(a)]
-    s2 = np.r_[0.0, np.cumsum(a * a)]
-    n = (hi - lo).astype(np.float64)
-    mean = np.divide(s1[hi] - s1[lo], n, out=np.zeros_like(n), where=n > 0)
-    var = np.divide(s2[hi] - s2[lo], n, out=np.zeros_like(n), where=n > 0) - mean**2
-    std = np.sqrt(np.maximum(var, 0.0))
-    z = np.divide(a - mean, std, out=np.zeros_like(a), where=(n >= 2) & (std >= 0.01))
-    out: np.ndarray = np.empty_like(z)
-    out[order] = z
-    return out
-
-
 def _terminal_new_card_share(user: np.ndarray, term: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Share of the terminal's transactions in [t - 7 d, t) whose card used the terminal
     for the first time (0 without transactions)."""
@@ -107,9 +89,7 @@ def add_ideas(frame: pd.DataFrame) -> dict[str, pd.Series]:
     user = pd.factorize(frame["user_id"])[0].astype(np.int64)
     term = pd.factorize(frame["merchant_id"])[0].astype(np.int64)
     t = (frame["event_time"].astype("int64") // 1_000_000).to_numpy()
-    amount = frame["amount"].to_numpy()
     return {
-        "amount_zscore_30d": pd.Series(_amount_zscore(user, t, amount), index=frame.index),
         "seconds_since_previous": pd.Series(_time_since_previous(user, t), index=frame.index),
         "terminal_new_card_share_7d": pd.Series(
             _terminal_new_card_share(user, term, t), index=frame.index
@@ -120,7 +100,8 @@ def add_ideas(frame: pd.DataFrame) -> dict[str, pd.Series]:
 def validate_with(
     kind: str, settings: TrainingSettings, folds: list[Split], extra: list[str]
 ) -> dict[str, float]:
-    """Mean validation metrics of ``kind`` with the contract's features plus ``extra``."""
+    """Mean validation metrics of ``kind`` (a family or an average) with the contract's
+    features plus ``extra``."""
     scores = []
     cols = [*features.FEATURE_NAMES, *extra]
     for fold in folds:
@@ -132,7 +113,7 @@ def validate_with(
 
 
 # ============================================================================ one seed
-def one_seed(seed: int, families: list[str], ideas: bool) -> dict[str, Any]:
+def one_seed(seed: int, families: list[str], candidates: list[str], ideas: bool) -> dict[str, Any]:
     t0 = time.monotonic()
     settings = TrainingSettings.model_validate(
         {"seed": seed, "start_date": START, "candidates": tuple(families)}
@@ -145,16 +126,30 @@ def one_seed(seed: int, families: list[str], ideas: bool) -> dict[str, Any]:
     del frame
     t_data = time.monotonic() - t0
     chosen, validations = select.select(
-        families, lambda kind: models.build(kind, settings), folds, settings.top_k
+        families,
+        lambda kind: models.build(kind, settings),
+        folds,
+        settings.top_k,
+        with_average=True,
     )
+    by_kind = {v.kind: v for v in validations}
+    if len(candidates) > 1 and set(candidates) != set(families):  # fraud-train's average
+        v = select.average([by_kind[k] for k in candidates], folds, settings.top_k)
+        validations.append(v)
     x_train, y_train = data.inputs(sp.train), sp.train[features.LABEL].to_numpy()
     x_test = data.inputs(sp.test)
     tests: dict[str, dict[str, float]] = {}
-    for kind in families:  # every family's test score: information, not selection
+    predictions = {}
+    for kind in families:  # every option's test score: information, not selection
         c = models.fit(models.build(kind, settings), x_train, y_train)
+        predictions[kind] = c.predict(x_test)
         tests[kind] = evaluate(
-            sp.test, c.predict(x_test), features.LABEL, settings.top_k
+            sp.test, predictions[kind], features.LABEL, settings.top_k
         ).headline()
+    for v in validations:
+        if v.kind not in tests:  # an average: of its members' test predictions
+            p = np.mean([predictions[k] for k in models.members(v.kind)], axis=0)
+            tests[v.kind] = evaluate(sp.test, p, features.LABEL, settings.top_k).headline()
     result: dict[str, Any] = {
         "seed": seed,
         "chosen": chosen.kind,
@@ -181,7 +176,7 @@ def one_seed(seed: int, families: list[str], ideas: bool) -> dict[str, Any]:
 
 
 def add_ideas_names() -> tuple[str, ...]:
-    return ("amount_zscore_30d", "seconds_since_previous", "terminal_new_card_share_7d")
+    return ("seconds_since_previous", "terminal_new_card_share_7d")
 
 
 # ============================================================================ table
@@ -189,10 +184,15 @@ def _ms(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
+def options(kinds: list[str]) -> list[str]:
+    """What fraud-train chooses from among ``kinds``: each family and their average."""
+    return [*kinds, models.average_kind(kinds)] if len(kinds) > 1 else list(kinds)
+
+
 def chosen_among(result: dict[str, Any], kinds: list[str]) -> str:
-    """The family of ``kinds`` with the best mean validation AP (then AUC) of a seed."""
+    """The option of ``kinds`` with the best mean validation AP (then AUC) of a seed."""
     val = result["validation"]
-    return max(kinds, key=lambda k: (val[k]["val_average_precision"], val[k]["val_auc"]))
+    return max(options(kinds), key=lambda k: (val[k]["val_average_precision"], val[k]["val_auc"]))
 
 
 def table(results: list[dict[str, Any]], families: list[str], candidates: list[str]) -> str:
@@ -219,7 +219,7 @@ def table(results: list[dict[str, Any]], families: list[str], candidates: list[s
                 [r["test_chosen"] for r in results],
             )
         )
-    for kind in families:
+    for kind in options(families):
         rows.append(
             row(
                 f"{kind}, test (information only, not used to choose)",
@@ -243,8 +243,9 @@ def table(results: list[dict[str, Any]], families: list[str], candidates: list[s
     if all("ideas_validation_delta" in r for r in results):
         rows.append("")
         rows.append(
-            "Feature ideas, validation folds only (the family chosen among all; mean over "
-            "seeds of the mean-over-folds difference to the contract's 24 features):"
+            "Feature ideas, validation folds only (the option chosen among all; mean over "
+            f"seeds of the mean-over-folds difference to the contract's "
+            f"{len(features.FEATURE_NAMES)} features):"
         )
         rows.append("")
         rows.append("| extra feature | Δ AUC-ROC | Δ AP | Δ CP@100 |\n|---|---|---|---|")
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     candidates = args.candidates.split(",")
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
-        fams = list(saved["results"][0]["test_by_family"])
+        fams = [k for k in saved["results"][0]["test_by_family"] if models.AVERAGE not in k]
         sys.stdout.write(f"{table(saved['results'], fams, candidates)}\n")
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     results = []
     for seed in seeds:
-        r = one_seed(seed, families, not args.no_ideas)
+        r = one_seed(seed, families, candidates, not args.no_ideas)
         results.append(r)
         sys.stderr.write(
             f"seed {seed}: chosen {r['chosen']}, test "

@@ -4,8 +4,9 @@
 
 Runs everything on loopback with private engines (a redis-server and a PostgreSQL
 cluster on free ports, so the shared native stack is not disturbed): seeds Redis with
-feature records for 10,000 users and 1,000 terminals, puts a RandomForest (100 trees) in
-the API's model cache, starts ``fraud-api`` with the prediction log on, and drives it with
+feature records for 10,000 users and 1,000 terminals, puts a RandomForest (100 trees; or,
+``--model average``, fraud-train's average of RandomForest, LightGBM and XGBoost) in the
+API's model cache, starts ``fraud-api`` with the prediction log on, and drives it with
 **vegeta** (constant request rate, open loop: queueing delay counts in the latencies):
 
   (a) saturation throughput: ``-rate=0`` with a fixed pool of connections;
@@ -78,8 +79,7 @@ def seed_redis(r: RedisProcess, users: int, terminals: int) -> None:
         }
 
     records: list[features.UserFeatures | features.TerminalFeatures] = [
-        features.UserFeatures(f"U{i:06d}", now, values(features.USER_FEATURES))
-        for i in range(users)
+        features.UserFeatures(f"U{i:06d}", now, values(features.USER_RECORD)) for i in range(users)
     ]
     records += [
         features.TerminalFeatures(f"M{i:05d}", now, values(features.TERMINAL_FEATURES))
@@ -331,6 +331,13 @@ def main() -> int:
     parser.add_argument(
         "--cpu-only", action="store_true", help="only the CPU-per-request run (ONNX backend)"
     )
+    parser.add_argument(
+        "--model",
+        choices=("random_forest", "average"),
+        default="random_forest",
+        help="the served model: a RandomForest of 100 trees (default), or fraud-train's "
+        "average of its three families with their default hyperparameters",
+    )
     args = parser.parse_args()
 
     exe = vegeta()
@@ -342,13 +349,14 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "vegeta_gc": args.vegeta_gc,
         "http": args.http or "serving.http_protocol",
+        "model": args.model,
     }
     try:
         r.start()
         pg.start()
         users, terminals = 10_000, 1_000
         seed_redis(r, users, terminals)
-        seed_cache(work / "models", train_model("random_forest"))
+        seed_cache(work / "models", train_model(args.model))
         port = free_port()
         env = dict(
             os.environ,

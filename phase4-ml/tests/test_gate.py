@@ -14,12 +14,16 @@ from fraud_contracts.names import (
     ALIAS_PRODUCTION,
     ALIAS_STAGING,
     FEATURE_FINGERPRINT_TAG,
+    ONNX_ARTIFACT,
 )
 from training import evaluate, promote, registry, train
 from training.evaluate import gate
 from training.settings import TrainingSettings
 
 pytestmark = pytest.mark.unit
+
+#: what fraud-train chooses from by default: each family and their average
+OPTIONS = ("random_forest", "lightgbm", "xgboost", "random_forest+lightgbm+xgboost")
 
 
 def test_gate_rules() -> None:
@@ -67,14 +71,14 @@ def test_trained_version_carries_tags_and_artifacts(local_mlflow: TrainingSettin
 
     assert v.tags[FEATURE_FINGERPRINT_TAG] == features.fingerprint()
     assert v.tags["feature_version"] == str(features.FEATURE_VERSION)
-    assert v.tags["model_type"] in {"random_forest", "lightgbm", "xgboost"}
+    assert v.tags["model_type"] in OPTIONS
     assert v.tags["protocol"] == "platform"
     assert v.tags["test_start"] == "2026-02-11" and v.tags["test_end"] == "2026-02-13"
     # chosen on the validation folds: the family with the best mean validation AP ...
     parent = c.get_run(v.tags["training_run_id"])
     val_ap = {
-        kind: parent.data.metrics[f"{kind}.val_average_precision"]
-        for kind in ("random_forest", "lightgbm", "xgboost")
+        kind: parent.data.metrics[f"{kind.replace('+', '-')}.val_average_precision"]
+        for kind in OPTIONS
     }
     assert v.tags["model_type"] == max(val_ap, key=lambda k: val_ap[k])
     assert parent.data.tags["best_model"] == v.tags["model_type"]
@@ -187,3 +191,46 @@ def test_promote_and_gate_against_production(
     assert str(registry.version_by_alias(c, name, ALIAS_PREVIOUS_PRODUCTION).version) == "1"  # type: ignore[union-attr]
     assert c.get_model_version(name, v2.version).tags["previous_production_version"] == "1"
     assert registry.version_by_alias(c, name, ALIAS_STAGING) is None
+
+
+def test_an_average_is_registered_served_as_one_onnx_graph_and_reloaded(
+    local_mlflow: TrainingSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the average wins validation (forced here: which option wins is the data's
+    business), it is logged, registered, exported as one ONNX graph equal to the mean of
+    its members, and fraud-evaluate reloads it through MLflow's scikit-learn flavour."""
+    import numpy as np
+
+    from serving.onnx_model import OnnxScorer
+    from training import data, select
+    from training.split import settings_split
+
+    def average_wins(validations: Any) -> select.Validation:
+        (avg,) = [v for v in validations if "+" in v.kind]
+        return avg  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(select, "choose", average_wins)
+    settings = local_mlflow.model_copy(update={"candidates": ("lightgbm", "xgboost")})
+    summary = train.run(settings)
+    c = registry.client(settings)
+    v = c.get_model_version(settings.model_name, summary["version"])
+    assert v.tags["model_type"] == "lightgbm+xgboost"
+    parent = c.get_run(v.tags["training_run_id"])
+    assert parent.data.tags["best_model"] == "lightgbm+xgboost"
+    assert float(v.tags["val_average_precision"]) == pytest.approx(
+        parent.data.metrics["lightgbm-xgboost.val_average_precision"]
+    )
+    model = registry.load_model(settings.model_name, v.version)  # skops, trusted types
+    sp, _ = settings_split(data.load(settings), settings, allow_none=True)
+    x = data.inputs(sp.test)
+    members = [f.estimator.predict_proba(x)[:, 1] for f in model.estimators_]
+    np.testing.assert_allclose(model.predict_proba(x)[:, 1], np.mean(members, axis=0), atol=1e-7)
+    onnx_path = mlflow.artifacts.download_artifacts(
+        run_id=v.run_id, artifact_path=ONNX_ARTIFACT, tracking_uri=settings.mlflow_tracking_uri
+    )
+    scorer = OnnxScorer(Path(onnx_path).read_bytes())
+    np.testing.assert_allclose(
+        scorer.predict_proba(x.to_numpy(np.float32)), np.mean(members, axis=0), atol=1e-6
+    )
+    scored = evaluate.score(settings.model_name, v, sp.test, settings.top_k)
+    assert scored["average_precision"] == pytest.approx(float(v.tags["test_average_precision"]))

@@ -52,7 +52,8 @@ def test_train_evaluate_promote_on_30_simulated_days(
         parent = c.get_run(run.data.tags["mlflow.parentRunId"])
         metrics = parent.data.metrics
         val_ap = {
-            kind: metrics[f"{kind}.val_average_precision"] for kind in ("lightgbm", "xgboost")
+            kind: metrics[f"{kind.replace('+', '-')}.val_average_precision"]
+            for kind in ("lightgbm", "xgboost", "lightgbm+xgboost")
         }
         assert v.tags["model_type"] == max(val_ap, key=lambda k: val_ap[k])
         assert v.tags["protocol"] == "platform"

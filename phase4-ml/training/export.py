@@ -17,6 +17,11 @@ fractions, and summing them in float32 loses precision with a few hundred trees;
 skl2onnx supports it (random forests) the ensemble is converted in double precision behind
 a float32 -> float64 ``Cast`` of the input. Boosted models (sum of leaf values, then a
 sigmoid) are converted in float32.
+
+An average of families (a soft-voting ``VotingClassifier`` over frozen members,
+training/models.py) becomes one graph: each member converted as above, its names prefixed,
+all reading the one input, their probability tensors cast to double, summed and divided
+by their number (what soft voting computes).
 """
 
 from __future__ import annotations
@@ -72,9 +77,15 @@ def _register(library: str) -> None:
 
 
 def convert(model: Any, n_features: int) -> bytes:
-    """The serialized ONNX model of a fitted binary classifier."""
+    """The serialized ONNX model of a fitted binary classifier (or an average of them)."""
     from skl2onnx import to_onnx as skl2onnx_convert
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.ensemble import VotingClassifier
+
+    if isinstance(model, VotingClassifier):
+        if model.voting != "soft" or model.weights is not None:
+            raise ValueError("only an unweighted soft-voting average is exported")
+        return _convert_average([f.estimator for f in model.estimators_], n_features)
 
     library = type(model).__module__.split(".")[0]
     if library in {"lightgbm", "xgboost"}:
@@ -114,6 +125,48 @@ def _convert_double(model: Any, n_features: int) -> bytes:
         helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, n_features])
     )
     return bytes(onx.SerializeToString())
+
+
+def _convert_average(members: list[Any], n_features: int) -> bytes:
+    """One graph computing the mean of the members' class probabilities."""
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    nodes, initializers, probabilities = [], [], []
+    opsets: dict[str, int] = {}
+    ir_version = 0
+    for i, member in enumerate(members):
+        one = compose.add_prefix(onnx.load_from_string(convert(member, n_features)), f"m{i}_")
+        graph = one.graph
+        (member_input,) = graph.input
+        nodes.append(helper.make_node("Identity", [INPUT_NAME], [member_input.name]))
+        nodes.extend(graph.node)
+        initializers.extend(graph.initializer)
+        proba = graph.output[-1].name  # (label, probabilities)
+        nodes.append(helper.make_node("Cast", [proba], [f"{proba}_float64"], to=TensorProto.DOUBLE))
+        probabilities.append(f"{proba}_float64")
+        for opset in one.opset_import:
+            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
+        ir_version = max(ir_version, one.ir_version)
+    # Sum, then Div (ONNX Runtime's CPU Mean has no double kernel)
+    nodes.append(helper.make_node("Sum", probabilities, ["probability_sum"]))
+    initializers.append(
+        helper.make_tensor("member_count", TensorProto.DOUBLE, [], [float(len(members))])
+    )
+    nodes.append(helper.make_node("Div", ["probability_sum", "member_count"], ["probabilities"]))
+    graph = helper.make_graph(
+        nodes,
+        "average",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, 2])],
+        initializer=initializers,
+    )
+    merged = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())]
+    )
+    merged.ir_version = ir_version
+    onnx.checker.check_model(merged)
+    return bytes(merged.SerializeToString())
 
 
 def to_onnx(model: Any, x: pd.DataFrame) -> tuple[bytes, float]:

@@ -1,5 +1,5 @@
 """The candidate models: a RandomForest baseline and gradient-boosted trees (LightGBM and
-XGBoost, the Handbook's best family).
+XGBoost, the Handbook's best family), and the average of several of them.
 
 All handle the rare fraud class by re-weighting the classes (RandomForest: balanced per
 bootstrap sample; LightGBM and XGBoost: ``scale_pos_weight``, 3 by default, a partial
@@ -9,11 +9,17 @@ model. The boosted models run on one thread (OpenMP threads spinning on a busy m
 slow a fit down instead of up). Which one is trained and registered is chosen on
 validation folds before the test window (training/select.py); the defaults of their
 hyperparameters come from the offline search ``fraud-tune`` (training/tune.py).
+
+An **average** (kind ``"random_forest+lightgbm+xgboost"``, families joined by ``+``) is
+the mean of its members' probabilities: a scikit-learn ``VotingClassifier`` with soft
+voting over the fitted members (each wrapped in ``FrozenEstimator`` so the ensemble never
+refits them), so MLflow's scikit-learn flavour logs and loads it like any family and
+the ONNX export (training/export.py) compiles it into one graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -22,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from lightgbm import Booster, LGBMClassifier
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+from sklearn.frozen import FrozenEstimator
 from xgboost import XGBClassifier
 
 from training.settings import TrainingSettings
@@ -46,13 +53,42 @@ SKOPS_TRUSTED_TYPES: dict[str, list[str]] = {
         "xgboost.sklearn.XGBClassifier",
     ],
 }
+#: what an average adds to its members' types
+_AVERAGE_TRUSTED_TYPES = [
+    "sklearn.ensemble._voting.VotingClassifier",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.utils._bunch.Bunch",
+]
+#: joins the families of an average's kind
+AVERAGE = "+"
+
+
+def members(kind: str) -> list[str]:
+    """The families of ``kind`` (one for a family, several for an average)."""
+    return kind.split(AVERAGE)
+
+
+def average_kind(kinds: Sequence[str]) -> str:
+    return AVERAGE.join(kinds)
+
+
+def trusted_types(kind: str) -> list[str]:
+    """The types skops must trust to load a logged model of ``kind``."""
+    found = [t for m in members(kind) for t in SKOPS_TRUSTED_TYPES[m]]
+    if len(members(kind)) > 1:
+        found += _AVERAGE_TRUSTED_TYPES
+    return sorted(set(found))
+
+
 #: the PyPI package of each boosted family (what a logged model needs beside sklearn)
 _PACKAGES: dict[str, list[str]] = {LIGHTGBM: ["lightgbm"], XGBOOST: ["xgboost-cpu"]}
 
 
 def requirements(kind: str) -> list[str]:
     """Pinned packages a logged model needs (explicit: MLflow's own inference is slow)."""
-    names = ["scikit-learn", "numpy", "pandas", "skops", *_PACKAGES.get(kind, [])]
+    extra = [p for m in members(kind) for p in _PACKAGES.get(m, [])]
+    names = ["scikit-learn", "numpy", "pandas", "skops", *dict.fromkeys(extra)]
     return [f"{n}=={version(n)}" for n in names]
 
 
@@ -67,11 +103,23 @@ class Candidate:
         return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
     def importances(self) -> dict[str, float]:
-        """Normalised feature importances (impurity for RF, gain for the boosted models)."""
-        raw = np.asarray(self.model.feature_importances_, dtype=np.float64)
-        total = raw.sum() or 1.0
+        """Normalised feature importances (impurity for RF, gain for the boosted models;
+        an average: the mean of its members' normalised importances)."""
         names = [str(n) for n in self.model.feature_names_in_]
-        return {n: float(v / total) for n, v in zip(names, raw, strict=True)}
+        fitted = self.fitted_members
+        raw = np.zeros(len(names))
+        for model in fitted:
+            one = np.asarray(model.feature_importances_, dtype=np.float64)
+            raw += one / (one.sum() or 1.0)
+        raw /= len(fitted)
+        return {n: float(v) for n, v in zip(names, raw, strict=True)}
+
+    @property
+    def fitted_members(self) -> list[Any]:
+        """The fitted models whose probabilities it averages (itself for a family)."""
+        if isinstance(self.model, VotingClassifier):
+            return [f.estimator for f in self.model.estimators_]
+        return [self.model]
 
 
 def random_forest(settings: TrainingSettings) -> Candidate:
@@ -133,16 +181,42 @@ BUILDERS: dict[str, Callable[[TrainingSettings], Candidate]] = {
 }
 
 
+@dataclass
+class _Unfitted:
+    """An average before fitting: its members' candidates."""
+
+    members: list[Candidate]
+
+
 def build(kind: str, settings: TrainingSettings) -> Candidate:
-    """A fresh, unfitted candidate of family ``kind``."""
-    return BUILDERS[kind](settings)
+    """A fresh, unfitted candidate of family ``kind``, or of an average (``a+b+...``)."""
+    kinds = members(kind)
+    if len(kinds) == 1:
+        return BUILDERS[kind](settings)
+    parts = [BUILDERS[k](settings) for k in kinds]
+    params = {f"{c.kind}.{k}": v for c in parts for k, v in c.params.items()}
+    return Candidate(kind, _Unfitted(parts), params)
 
 
 def fit(candidate: Candidate, x: pd.DataFrame, y: npt.NDArray[np.int64]) -> Candidate:
+    if isinstance(candidate.model, _Unfitted):
+        parts = [fit(c, x, y) for c in candidate.model.members]
+        candidate.model = average(parts, x, y).model
+        return candidate
+    if isinstance(candidate.model, VotingClassifier):
+        raise ValueError(f"{candidate.kind} is fitted already: build a fresh candidate")
     candidate.model.fit(x, y)
     if candidate.kind == LIGHTGBM:
         snap_thresholds_to_float32(candidate.model)
     return candidate
+
+
+def average(parts: Sequence[Candidate], x: pd.DataFrame, y: npt.NDArray[np.int64]) -> Candidate:
+    """The average of fitted candidates (``x``, ``y``: what they were fitted on; only the
+    classes and feature names are read, the members are never refitted)."""
+    voting = VotingClassifier([(c.kind, FrozenEstimator(c.model)) for c in parts], voting="soft")
+    params = {f"{c.kind}.{k}": v for c in parts for k, v in c.params.items()}
+    return Candidate(average_kind([c.kind for c in parts]), voting.fit(x, y), params)
 
 
 def _float32_floor(value: float) -> float:

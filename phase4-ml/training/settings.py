@@ -76,6 +76,10 @@ class TrainingSettings(BaseSettings):
     #: it is also the costliest fit (~15 boosted fits on 2 cores). With too little history
     #: for one validation fold the first is taken.
     candidates: tuple[ModelKind, ...] = ("random_forest", "lightgbm", "xgboost")
+    #: also validate the mean of every candidate's probability (one more option beside the
+    #: families, at no extra fit: the families' fold predictions averaged); chosen when
+    #: it wins validation like any family (training/models.py, AVERAGE)
+    average_candidates: bool = True
     #: prequential validation: at most this many folds, each shifted back by test_days,
     #: the first one's test window ending where the final training window ends
     validation_folds: int = Field(4, ge=1)

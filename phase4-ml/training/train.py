@@ -9,7 +9,8 @@ log it to MLflow and register it.
 Split: the Handbook protocol with the platform's label delay (training/split.py).
 Candidates: RandomForest, LightGBM and XGBoost by default (``--candidates`` narrows them;
 training/models.py), each with fixed hyperparameters (settings; chosen offline by
-``fraud-tune``). Selection:
+``fraud-tune``), and the average of their probabilities (``--no-average`` leaves it out).
+Selection:
 every candidate is fitted and scored on the prequential validation folds, which end
 before the test window (training/select.py); the best by mean validation average
 precision is fitted on the training window and scored once on the test window. Its
@@ -146,7 +147,7 @@ def train_one(
             signature=signature,
             input_example=example,
             pyfunc_predict_fn="predict_proba",
-            skops_trusted_types=models.SKOPS_TRUSTED_TYPES[candidate.kind],
+            skops_trusted_types=models.trusted_types(candidate.kind),
             pip_requirements=models.requirements(candidate.kind),
         )
         log.info(
@@ -235,9 +236,12 @@ def run(settings: TrainingSettings) -> dict[str, Any]:
             lambda kind: models.build(kind, settings),
             folds,
             settings.top_k,
+            with_average=settings.average_candidates,
         )
         for v in validations:
-            mlflow.log_metrics({f"{v.kind}.{k}": x for k, x in v.summary().items()})
+            # MLflow metric names take no '+': an average's kind joined by '-'
+            prefix = v.kind.replace(models.AVERAGE, "-")
+            mlflow.log_metrics({f"{prefix}.{k}": x for k, x in v.summary().items()})
         selected_by = (
             "mean validation average precision"
             if folds
@@ -331,7 +335,15 @@ def parse_args(argv: list[str] | None) -> dict[str, Any]:
     p.add_argument(
         "--candidates",
         type=lambda v: tuple(v.split(",")),
-        help="comma-separated model families to choose from (default: xgboost,lightgbm)",
+        help="comma-separated model families to choose from "
+        "(default: random_forest,lightgbm,xgboost)",
+    )
+    p.add_argument(
+        "--no-average",
+        dest="average_candidates",
+        action="store_const",
+        const=False,
+        help="do not offer the average of the candidates' probabilities as an option",
     )
     p.add_argument("--validation-folds", type=int)
     p.add_argument("--burn-in-days", type=int)

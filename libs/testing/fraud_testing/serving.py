@@ -61,9 +61,20 @@ def synthetic_data(n: int = 20_000, seed: int = 0) -> tuple[npt.NDArray[Any], np
 
 
 def train_model(kind: str = "random_forest", seed: int = 0) -> Any:
+    """A model fitted on :func:`synthetic_data`: a RandomForest of 100 trees, a
+    HistGradientBoosting model, or (``average``) fraud-train's average of its three
+    families with their default hyperparameters."""
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
     x, y = synthetic_data(seed=seed)
+    if kind == "average":
+        from training import models
+        from training.settings import TrainingSettings
+
+        kinds = TrainingSettings.model_fields["candidates"].default
+        settings = TrainingSettings.model_validate({"model_seed": seed})
+        candidate = models.build(models.average_kind(kinds), settings)
+        return models.fit(candidate, x.astype(np.float32), y).model
     if kind == "random_forest":
         model: Any = RandomForestClassifier(
             n_estimators=100, max_depth=12, n_jobs=1, random_state=seed, class_weight="balanced"
