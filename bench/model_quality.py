@@ -236,10 +236,11 @@ def table(results: list[dict[str, Any]], families: list[str], candidates: list[s
         f"chosen per seed among {', '.join(candidates)}: "
         + ", ".join(f"{r['seed']}: {k}" for r, k in zip(results, picks, strict=True))
     )
-    rows.append(
-        f"chosen per seed among {', '.join(families)}: "
-        + ", ".join(f"{r['seed']}: {r['chosen']}" for r in results)
-    )
+    if set(candidates) != set(families):
+        rows.append(
+            f"chosen per seed among {', '.join(families)}: "
+            + ", ".join(f"{r['seed']}: {r['chosen']}" for r in results)
+        )
     if all("ideas_validation_delta" in r for r in results):
         rows.append("")
         rows.append(

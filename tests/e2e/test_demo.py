@@ -147,6 +147,7 @@ def metric(url: str, name: str) -> float:
     )
 
 
+@pytest.mark.timeout(1200)  # the demo twice, a minute of live traffic, the monitor's join
 def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
     native_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
 ) -> None:
