@@ -17,6 +17,8 @@ from serving.feature_store.records import encode
 from serving.feature_writer import records, select_sql, tables
 from serving.settings import ServingSettings
 
+#: values in a stored user record (model inputs + the amount statistics)
+N_USER = len(features.USER_RECORD)
 AS_OF = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
 
@@ -44,7 +46,7 @@ def test_records_round_trip_through_the_contract() -> None:
     assert keys.of(record) == f"p:{features.UserFeatures.KEY_PREFIX}U00000"
     back = features.UserFeatures.from_redis(encode(record))
     assert back.as_of == AS_OF
-    assert [back.values[c] for c in features.USER_RECORD] == [float(j) for j in range(10)]
+    assert [back.values[c] for c in features.USER_RECORD] == [float(j) for j in range(N_USER)]
     record = next(records(terminals, _rows(1, features.TERMINAL_FEATURES, "M")))
     assert keys.of(record) == f"p:{features.TerminalFeatures.KEY_PREFIX}M00000"
     assert keys.pair("U00000", "M00000") == (
@@ -94,7 +96,7 @@ def test_writer_round_trip_against_the_stack_redis(
     record = features.UserFeatures.from_redis(raw)
     assert record.values["user_tx_count_1h"] == 11_999.0
     # rewriting replaces whole values: never a mix of two snapshots
-    store.write(records(users, [("U00042", AS_OF, *[1.0] * 8)]))
+    store.write(records(users, [("U00042", AS_OF, *[1.0] * N_USER)]))
     raw = client.get(f"{prefix}user_features:U00042")
     assert raw is not None
     assert set(features.UserFeatures.from_redis(raw).values.values()) == {1.0}
@@ -110,7 +112,7 @@ def test_writer_round_trip_against_the_stack_redis(
             await store.close()
 
     one, unknown, many = asyncio.run(read())
-    assert one == StoredFeatures((1.0,) * 8, tuple(float(7 + j) for j in range(11)), "redis")
+    assert one == StoredFeatures((1.0,) * N_USER, tuple(float(7 + j) for j in range(11)), "redis")
     assert unknown == StoredFeatures(None, None, "redis")  # a miss, not a failure
     assert many[0] == one
-    assert many[1] == StoredFeatures(tuple(float(11_999 + j) for j in range(8)), None, "redis")
+    assert many[1] == StoredFeatures(tuple(float(11_999 + j) for j in range(N_USER)), None, "redis")
