@@ -194,8 +194,7 @@ def build(kind: str, settings: TrainingSettings) -> Candidate:
     if len(kinds) == 1:
         return BUILDERS[kind](settings)
     parts = [BUILDERS[k](settings) for k in kinds]
-    params = {f"{c.kind}.{k}": v for c in parts for k, v in c.params.items()}
-    return Candidate(kind, _Unfitted(parts), params)
+    return Candidate(kind, _Unfitted(parts), _member_params(parts))
 
 
 def fit(candidate: Candidate, x: pd.DataFrame, y: npt.NDArray[np.int64]) -> Candidate:
@@ -215,8 +214,12 @@ def average(parts: Sequence[Candidate], x: pd.DataFrame, y: npt.NDArray[np.int64
     """The average of fitted candidates (``x``, ``y``: what they were fitted on; only the
     classes and feature names are read, the members are never refitted)."""
     voting = VotingClassifier([(c.kind, FrozenEstimator(c.model)) for c in parts], voting="soft")
-    params = {f"{c.kind}.{k}": v for c in parts for k, v in c.params.items()}
-    return Candidate(average_kind([c.kind for c in parts]), voting.fit(x, y), params)
+    return Candidate(average_kind([c.kind for c in parts]), voting.fit(x, y), _member_params(parts))
+
+
+def _member_params(parts: Sequence[Candidate]) -> dict[str, Any]:
+    """An average's parameters: each member's, prefixed with its family."""
+    return {f"{c.kind}.{k}": v for c in parts for k, v in c.params.items()}
 
 
 def _float32_floor(value: float) -> float:
