@@ -84,6 +84,11 @@ class AirflowClient:
         )
         return str(run["dag_run_id"])
 
+    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
+        """The note Airflow shows with a run (who started it and why)."""
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}"
+        self.request("PATCH", path, params={"update_mask": "note"}, json={"note": note})
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request(
             "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "-run_after"}

@@ -27,6 +27,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 import structlog
@@ -46,8 +48,8 @@ PIPELINE_DAG = "fraud_pipeline"
 TRAINING_DAG = "ml_training"
 #: the DAGs the platform runs on a schedule once bootstrapped
 DAGS = (PIPELINE_DAG, TRAINING_DAG)
-#: how long after unpausing a DAG to watch for the catch-up run the scheduler adds
-CATCH_UP_WATCH_SECONDS = 15
+#: how long to wait for the run the scheduler creates when a DAG with a due tick is unpaused
+SCHEDULED_RUN_WAIT_SECONDS = 60
 #: the compose service that runs this module (docker-compose.yml)
 COMPOSE_SERVICE = "bootstrap"
 
@@ -68,31 +70,60 @@ def succeeded_since(client: AirflowClient, dag_id: str, since_iso: str) -> bool:
     )
 
 
+def _tick_due(dag: dict[str, Any]) -> bool:
+    """Whether the scheduler has a tick of this DAG to run now (its next run's time has
+    passed), i.e. creates a run as soon as the DAG is unpaused."""
+    run_after = dag.get("next_dagrun_run_after")
+    if not run_after:
+        return False
+    return datetime.fromisoformat(str(run_after)) <= datetime.now(UTC)
+
+
+def start_run(client: AirflowClient, dag_id: str, run_note: str) -> str:
+    """Start one run of ``dag_id`` and return its id.
+
+    A paused DAG whose next tick has passed gets a run from the scheduler as soon as it is
+    unpaused (``catchup=False``: the latest tick only). That run is the one to wait for:
+    a run triggered beside it would be the one run allowed at a time
+    (``max_active_runs=1``) and the scheduler would start its own right after, doing the
+    same work again (``ml_training``: a second model; ``fraud_pipeline``: a second build
+    beside the training). Otherwise a run is triggered (and a paused DAG unpaused: its
+    runs would stay queued). ``run_note`` is shown with the run in Airflow."""
+    dag = client.wait_for_dag(dag_id)  # a fresh Airflow parses the DAG files first
+    if dag["is_paused"] and _tick_due(dag):
+        earlier = {run["dag_run_id"] for run in client.runs(dag_id)}
+        client.set_paused(dag_id, False)
+        deadline = time.monotonic() + SCHEDULED_RUN_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            new = [run for run in client.runs(dag_id) if run["dag_run_id"] not in earlier]
+            if new:
+                run_id = str(new[-1]["dag_run_id"])  # newest first: the oldest new one
+                client.set_note(dag_id, run_id, run_note)
+                return run_id
+            time.sleep(1)
+        log.warning("the scheduler created no run after unpausing: triggering", dag=dag_id)
+        return client.trigger(dag_id, note=run_note)
+    run_id = client.trigger(dag_id, note=run_note)
+    if dag["is_paused"]:
+        client.set_paused(dag_id, False)
+    return run_id
+
+
 def run_dag(
     client: AirflowClient, dag_id: str, timeout: float, note: Note, run_note: str = "bootstrap"
 ) -> str:
-    """Trigger one run (``run_note`` is shown with it in Airflow) and wait for it. A
-    paused DAG's runs stay queued, so the DAG is unpaused first; that makes the scheduler
-    add a run for the latest missed tick, which is dropped, also when it appears while the
-    triggered run works (that run does the same work)."""
-    client.wait_for_dag(dag_id)  # a fresh Airflow parses the DAG files first
+    """Start one run (:func:`start_run`) and wait for it; scheduled runs that appear
+    meanwhile are dropped (queued behind this one, they would redo its work right after)."""
     earlier = {run["dag_run_id"] for run in client.runs(dag_id)}
-    run_id = client.trigger(dag_id, note=run_note)
+    run_id = start_run(client, dag_id, run_note)
+    keep = earlier | {run_id}
     note(f"run {run_id}")
-    if client.dag(dag_id)["is_paused"]:
-        client.set_paused(dag_id, False)
-        for _ in range(CATCH_UP_WATCH_SECONDS):
-            client.discard_scheduled_runs(dag_id, keep=earlier)
-            time.sleep(1)
     deadline = time.monotonic() + timeout
     while True:
-        # the scheduler may add the catch-up run later than the watch above (the DAG
-        # processor parses every 30 s); queued behind this one (one active run per DAG) it
-        # would redo the same work right after (ml_training: a second model)
-        client.discard_scheduled_runs(dag_id, keep=earlier)
+        client.discard_scheduled_runs(dag_id, keep=keep)
         run = client.run(dag_id, run_id)
         if run["state"] == "success":
-            client.discard_scheduled_runs(dag_id, keep=earlier)
+            client.discard_scheduled_runs(dag_id, keep=keep)
             return run_id
         if run["state"] == "failed":
             raise BootstrapError(

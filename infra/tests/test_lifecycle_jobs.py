@@ -37,12 +37,16 @@ SECRETS = {
 @dataclass
 class FakeAirflow:
     """The part of :class:`~fraud_infra.airflow_client.AirflowClient` the bootstrap uses:
-    paused DAGs whose triggered runs end in ``outcome``."""
+    paused DAGs whose runs end in ``outcome``. Like Airflow's scheduler, unpausing a DAG
+    whose tick is ``due`` creates a scheduled run for it."""
 
     events: list[tuple[str, ...]]
     outcome: str = "success"
     runs_by_dag: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     paused: dict[str, bool] = field(
+        default_factory=lambda: {bootstrap.PIPELINE_DAG: True, bootstrap.TRAINING_DAG: True}
+    )
+    due: dict[str, bool] = field(
         default_factory=lambda: {bootstrap.PIPELINE_DAG: True, bootstrap.TRAINING_DAG: True}
     )
 
@@ -53,25 +57,47 @@ class FakeAirflow:
         return self.dag(dag_id)
 
     def dag(self, dag_id: str) -> dict[str, Any]:
-        return {"dag_id": dag_id, "is_paused": self.paused[dag_id]}
+        run_after = "2026-11-29T00:00:00Z" if self.due[dag_id] else "2999-01-01T00:00:00Z"
+        return {
+            "dag_id": dag_id,
+            "is_paused": self.paused[dag_id],
+            "next_dagrun_run_after": run_after,
+        }
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.runs_by_dag.get(dag_id, []))
 
+    def _add_run(self, dag_id: str, run_id: str, run_type: str) -> None:
+        run = {"dag_run_id": run_id, "run_type": run_type, "state": "queued", "start_date": None}
+        self.runs_by_dag.setdefault(dag_id, []).insert(0, run)  # newest first, as the API
+
     def trigger(self, dag_id: str, note: str) -> str:
         run_id = f"manual__{dag_id}"
         self.events.append(("trigger", dag_id, note))
-        self.runs_by_dag.setdefault(dag_id, []).append(
-            {"dag_run_id": run_id, "state": "queued", "start_date": None}
-        )
+        self._add_run(dag_id, run_id, "manual")
         return run_id
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.events.append(("paused" if paused else "unpaused", dag_id))
         self.paused[dag_id] = paused
+        if not paused and self.due[dag_id]:  # the scheduler's run for the latest tick
+            self.due[dag_id] = False
+            self.events.append(("scheduled", dag_id))
+            self._add_run(dag_id, f"scheduled__{dag_id}", "scheduled")
+
+    def set_note(self, dag_id: str, run_id: str, note: str) -> None:
+        self.events.append(("note", run_id, note))
 
     def discard_scheduled_runs(self, dag_id: str, keep: set[str]) -> list[str]:
-        return []
+        dropped = [
+            r["dag_run_id"]
+            for r in self.runs(dag_id)
+            if r.get("run_type") == "scheduled" and r["dag_run_id"] not in keep
+        ]
+        for run_id in dropped:
+            self.events.append(("discarded", run_id))
+        self.runs_by_dag[dag_id] = [r for r in self.runs(dag_id) if r["dag_run_id"] not in dropped]
+        return dropped
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         run = next(r for r in self.runs_by_dag[dag_id] if r["dag_run_id"] == run_id)
@@ -157,16 +183,58 @@ def test_bootstrap_runs_pipeline_then_training_then_unpauses(
     assert version == "1"
     assert events == [
         ("step", "pipeline"),
-        ("trigger", "fraud_pipeline", "test"),
-        ("unpaused", "fraud_pipeline"),  # a paused DAG's run would wait for ever
+        # unpausing makes the scheduler start the latest tick's run: that one is awaited
+        ("unpaused", "fraud_pipeline"),
+        ("scheduled", "fraud_pipeline"),
+        ("note", "scheduled__fraud_pipeline", "test"),
         ("step", "training"),
-        ("trigger", "ml_training", "test"),
         ("unpaused", "ml_training"),
+        ("scheduled", "ml_training"),
+        ("note", "scheduled__ml_training", "test"),
         ("model promoted",),
         ("step", "unpause"),
         ("unpaused", "fraud_pipeline"),
         ("unpaused", "ml_training"),
     ]
+
+
+def test_bootstrap_triggers_a_run_when_no_tick_is_due(
+    events: list[tuple[str, ...]], mlflow: dict[str, str]
+) -> None:
+    client = FakeAirflow(events, due={bootstrap.PIPELINE_DAG: False, bootstrap.TRAINING_DAG: False})
+    bootstrap.bootstrap(client, "http://mlflow", LANDED_AT, recording_step(events), run_note="t")  # type: ignore[arg-type]
+    assert [e for e in events if e[0] != "step"][:4] == [
+        ("trigger", "fraud_pipeline", "t"),
+        ("unpaused", "fraud_pipeline"),  # a paused DAG's run would wait for ever
+        ("trigger", "ml_training", "t"),
+        ("unpaused", "ml_training"),
+    ]
+
+
+def test_bootstrap_drops_a_scheduled_run_queued_behind_its_own(
+    events: list[tuple[str, ...]], mlflow: dict[str, str]
+) -> None:
+    """A tick that passes while the bootstrap's run works queues a run that would redo it."""
+    client = FakeAirflow(events)
+    client.runs_by_dag[bootstrap.TRAINING_DAG] = [
+        {"dag_run_id": "scheduled__old", "run_type": "scheduled", "state": "success"}
+    ]
+    original = client.run
+
+    def run(dag_id: str, run_id: str) -> dict[str, Any]:
+        if (
+            dag_id == bootstrap.TRAINING_DAG
+            and not any(r["dag_run_id"] == "scheduled__next" for r in client.runs(dag_id))
+            and ("discarded", "scheduled__next") not in events
+        ):
+            client._add_run(dag_id, "scheduled__next", "scheduled")
+        return original(dag_id, run_id)
+
+    client.run = run  # type: ignore[method-assign]
+    bootstrap.bootstrap(client, "http://mlflow", LANDED_AT, recording_step(events))  # type: ignore[arg-type]
+    assert ("discarded", "scheduled__next") in events
+    assert ("discarded", "scheduled__old") not in events  # finished runs are history
+    assert ("discarded", "scheduled__ml_training") not in events  # the awaited run
 
 
 def test_bootstrap_skips_what_is_done(
@@ -184,7 +252,7 @@ def test_bootstrap_skips_what_is_done(
         recording_step(events),
     )
     assert version == "7"
-    assert [e for e in events if e[0] != "step"] == [
+    assert [e for e in events if e[0] not in {"step", "scheduled"}] == [
         ("unpaused", "fraud_pipeline"),
         ("unpaused", "ml_training"),
     ]
@@ -199,7 +267,7 @@ def test_bootstrap_reruns_the_pipeline_when_its_last_success_predates_the_backfi
         {"dag_run_id": "old", "state": "success", "start_date": "2026-11-30T10:00:00Z"}
     ]
     bootstrap.bootstrap(client, "http://mlflow", LANDED_AT, recording_step(events))  # type: ignore[arg-type]
-    assert ("trigger", "fraud_pipeline", "bootstrap") in events
+    assert ("note", "scheduled__fraud_pipeline", "bootstrap") in events
 
 
 def test_bootstrap_reports_a_failed_run_with_its_tasks(
@@ -261,7 +329,7 @@ def test_fraud_bootstrap_logs_in_with_the_environment_s_admin(
     assert bootstrap.main([]) == 0
     assert made == [("http://airflow-api-server:8082", "admin", "test-airflow")]
     assert events[0] == ("login",)
-    assert ("trigger", "ml_training", "fraud-bootstrap (compose)") in events
+    assert ("note", "scheduled__ml_training", "fraud-bootstrap (compose)") in events
     assert events[-2:] == [("unpaused", "fraud_pipeline"), ("unpaused", "ml_training")]
 
 
@@ -403,4 +471,4 @@ def test_make_demo_takes_the_lifecycle_steps_in_order(
         ("step", "summary"),
     ]
     assert [e[1] for e in shown if e[0] == "step"] == [s.name for s in lifecycle.STEPS]
-    assert ("trigger", "fraud_pipeline", "make demo") in events
+    assert ("note", "scheduled__fraud_pipeline", "make demo") in events

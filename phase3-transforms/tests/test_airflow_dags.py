@@ -43,7 +43,7 @@ DBT_ARGS = {
     "dbt_staging": "run --select staging",
     "dbt_intermediate": "run --select intermediate",
     "dbt_marts": "run --select marts",
-    "dbt_test": "test",
+    "dbt_test": "test --exclude-resource-type unit_test",  # unit tests: CI's
 }
 
 sys.path.insert(0, str(DAGS))

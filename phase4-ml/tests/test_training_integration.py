@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 
+import pandas as pd
 import pytest
 
+from fraud_common.settings import PlatformSettings
 from fraud_contracts.names import ALIAS_PRODUCTION, ONNX_ARTIFACT
 from fraud_testing.lakehouse import Lakehouse
-from training import evaluate, promote, registry, train
+from training import data, evaluate, promote, registry, train
 from training.settings import TrainingSettings
 
 pytestmark = pytest.mark.integration
@@ -19,6 +21,24 @@ pytestmark = pytest.mark.integration
 #: simulated days with the 7-day-delayed terminal risk: about a third of the compromised-
 #: terminal frauds happen before any of their labels can be known (see README).
 AUC_THRESHOLD = "0.85"
+
+
+def test_the_gold_table_read_from_its_delta_files_equals_the_trino_query(
+    lakehouse: Lakehouse, settings: PlatformSettings
+) -> None:
+    """fraud-train reads gold's Delta files directly (delta-rs, located through Trino's
+    catalog): the same frame, row for row and type for type, as the query."""
+    training = TrainingSettings(
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_access_key=settings.s3_access_key,
+        s3_secret_key=settings.s3_secret_key,
+        s3_region=settings.s3_region,
+    )
+    assert data._delta_rows(training) is not None  # the direct read works here
+    direct = data.from_trino(training)
+    queried = data.from_trino(training.model_copy(update={"read_delta": False}))
+    assert len(direct) > 100_000 and direct["is_fraud"].sum() > 0
+    pd.testing.assert_frame_equal(direct, queried)
 
 
 def test_train_evaluate_promote_on_30_simulated_days(

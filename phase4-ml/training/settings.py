@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraud_contracts import features, names
@@ -51,6 +51,14 @@ class TrainingSettings(BaseSettings):
     trino_catalog: str = Field("delta", validation_alias=_env("TRINO_CATALOG"))
     trino_user: str = "fraud-training"
     table: str = Field("gold.mart_fraud_features", description="schema.table in the catalog")
+    #: read the table's Delta files directly (delta-rs; the location from Trino's catalog),
+    #: ~1 s for 300,000 rows against ~12-20 s through a Trino query's JSON pages; without
+    #: the object store's credentials, or when delta-rs cannot read the table, a query
+    read_delta: bool = True
+    s3_endpoint_url: str = Field("http://127.0.0.1:9000", validation_alias=_env("S3_ENDPOINT_URL"))
+    s3_access_key: SecretStr | None = Field(None, validation_alias=_env("S3_ACCESS_KEY"))
+    s3_secret_key: SecretStr | None = Field(None, validation_alias=_env("S3_SECRET_KEY"))
+    s3_region: str = Field("us-east-1", validation_alias=_env("S3_REGION"))
     #: simulator source: same seed and days as the producer's backfill give the same data
     seed: int = 42
     days: int = Field(30, ge=1, description="simulator source: simulated days")
