@@ -145,6 +145,10 @@ phase5-up: init ## docker compose: + Prometheus, exporters, Alertmanager, alert 
 .PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up
 
 # ------------------------------------------------------------------ benchmarks (by hand)
+.PHONY: bench-demo
+bench-demo: init install ## make demo after `fraud-stack clean` (deletes the stack's data): each step's wall time and CPU-seconds per engine (BENCH_ARGS=--no-clean keeps the data)
+	@$(PY) bench/demo_cpu.py $(BENCH_ARGS)
+
 .PHONY: bench-producer
 bench-producer: init install ## producer records/s vs kafka-producer-perf-test (same run)
 	@$(PY) bench/producer_throughput.py
