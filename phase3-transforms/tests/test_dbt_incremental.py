@@ -44,8 +44,9 @@ LATE_WINDOW = timedelta(minutes=90)
 
 
 def build(side: SideLake, suffix: str, *args: str) -> None:
-    for command in (["seed"], ["run", *args]):
-        run_dbt([*command, "--vars", side.dbt_vars(suffix)], side.settings)
+    """Seed and models in one dbt process (``dbt seed`` + ``dbt run``, no tests)."""
+    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    run_dbt(["build", *no_tests, *args, "--vars", side.dbt_vars(suffix)], side.settings)
 
 
 @pytest.fixture(scope="module")
