@@ -18,6 +18,10 @@ STACK    := $(VENV)/bin/fraud-stack
 COMPOSE  := docker compose --env-file versions.env --env-file .env
 PHASES   := phase1 phase2 phase3 phase4 phase5
 PYTEST_ARGS ?=
+#: pytest on both cores: the platform's tests in one xdist group, the unit tests beside them
+XDIST    := -n 2 --dist loadgroup
+#: download cache outside the repo (fraud_common.paths.cache_dir); mypy's cache lives there
+CACHE_DIR := $(or $(FRAUD_CACHE_DIR),$(HOME)/.cache/fraud-platform)
 
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -62,6 +66,7 @@ local-clean: ## stop the native stack and delete its state directory (all local 
 
 # ------------------------------------------------------------------ tests
 .PHONY: lint
+lint: export MYPY_CACHE_DIR := $(CACHE_DIR)/mypy
 lint: install ## ruff (lint + format check), import layering (import-linter) and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
@@ -77,11 +82,11 @@ lint: install ## ruff (lint + format check), import layering (import-linter) and
 
 .PHONY: test
 test: init install lint ## unit, integration and e2e tests against the native stack
-	@$(PY) -m pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "unit or integration or e2e" $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: init install ## only the unit tests (no services)
-	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+	@$(PY) -m pytest -m unit $(XDIST) $(PYTEST_ARGS)
 
 .PHONY: phase1-test
 phase1-test: init install ## Phase 1 tests (simulator, producer, Kafka + registry)

@@ -2,9 +2,9 @@
 
 Three kinds, so that a producer can route each one:
 
-- ``bad_value``: a well-typed record that Avro accepts but the downstream quality rules
-  (:func:`quality_problems`, mirrored by the streaming job) reject: negative, zero, NaN or
-  infinite amount, empty user_id, unknown currency, event time in the year 2100.
+- ``bad_value``: a well-typed record that Avro accepts but the contract's quality rules
+  (:mod:`fraud_contracts.quality`, applied by the streaming job) reject: negative, zero,
+  NaN or infinite amount, empty user_id, unknown currency, event time in the year 2100.
 - ``wrong_type``: a record that does not match the Avro schema (amount or event time as a
   string, boolean as a string, a required field missing): encoding fails, so the producer
   sends it to the DLQ itself (e.g. as JSON) with the reason.
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from fraud_contracts.avro import Transaction
-from fraud_simulator.profiles import CURRENCIES
+from fraud_contracts.quality import FUTURE_TOLERANCE_MS, transaction_problems
 
 MalformedKind = Literal["bad_value", "wrong_type", "not_avro"]
 MALFORMED_KINDS: tuple[MalformedKind, ...] = ("bad_value", "wrong_type", "not_avro")
@@ -49,9 +49,7 @@ WRONG_TYPE_DEFECTS = (
 )
 NOT_AVRO_DEFECTS = ("random_bytes", "json_text")
 REQUIRED_FIELDS_TO_DROP = ("user_id", "amount", "event_time", "merchant_id", "transaction_id")
-MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
-#: the streaming job's accepted amount range (STREAMING_MIN_AMOUNT / STREAMING_MAX_AMOUNT)
-MIN_AMOUNT, MAX_AMOUNT = 0.01, 1e9
+MAX_FUTURE_SKEW_MS = FUTURE_TOLERANCE_MS
 _FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _DAY_MS = 86_400_000
 _MALFORMED_STREAM = 21
@@ -71,26 +69,10 @@ class Malformed:
 def quality_problems(
     record: Mapping[str, Any], now_ms: int, max_future_skew_ms: int = MAX_FUTURE_SKEW_MS
 ) -> list[str]:
-    """Names of the data-quality rules a well-typed transaction breaks (empty: none).
-
-    Rules: amount finite and > 0, and within [MIN_AMOUNT, MAX_AMOUNT]; user_id non-empty;
-    currency in the documented set; event_time at most ``max_future_skew_ms`` after
-    ``now_ms``.
-    """
-    problems = []
-    amount = record.get("amount")
-    if not isinstance(amount, int | float) or not math.isfinite(amount) or amount <= 0:
-        problems.append("amount_not_positive_finite")
-    elif not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        problems.append("amount_out_of_range")
-    if not record.get("user_id"):
-        problems.append("user_id_empty")
-    if record.get("currency") not in CURRENCIES:
-        problems.append("currency_unknown")
-    event_time = record.get("event_time")
-    if not isinstance(event_time, int) or event_time > now_ms + max_future_skew_ms:
-        problems.append("event_time_in_future")
-    return problems
+    """Names of the contract's data-quality rules a well-typed transaction breaks (empty:
+    none): :func:`fraud_contracts.quality.transaction_problems` with ``now_ms`` as the
+    ingestion time."""
+    return transaction_problems(record, now_ms, max_future_skew_ms)
 
 
 class Malformer:

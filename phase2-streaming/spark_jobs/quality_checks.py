@@ -11,7 +11,9 @@ Time rules compare with ``ingested_at``, the micro-batch's timestamp, which Spar
 records in the checkpoint: a replayed batch is judged exactly as the first attempt.
 Late events (old but sane event times) pass: bronze keeps the raw history.
 
-The transaction rules mirror ``producer.malformed.quality_problems`` (same names).
+The rules, their names and bounds are the contract's (:mod:`fraud_contracts.quality`,
+whose ``transaction_problems`` is their Python definition); this module is their Spark
+form, held to the same verdicts by tests/test_quality_checks.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 
+from fraud_contracts import quality
+
 DLQ_REASONS = "dlq_reasons"
 
 
@@ -30,14 +34,11 @@ DLQ_REASONS = "dlq_reasons"
 class QualityConfig:
     """Parameters of the rules (from ``StreamingSettings``)."""
 
-    allowed_currencies: tuple[str, ...] = ("USD", "EUR", "GBP")
-    min_event_time: datetime = datetime(2000, 1, 1, tzinfo=UTC)
-    future_tolerance_seconds: float = 300.0
-    #: the smallest amount a payment can have (one cent) and the largest the platform
-    #: accepts: far above any card payment, far below where sums over a 30-day window
-    #: would lose precision or overflow a double
-    min_amount: float = 0.01
-    max_amount: float = 1e9
+    allowed_currencies: tuple[str, ...] = quality.CURRENCIES
+    min_event_time: datetime = quality.MIN_EVENT_TIME
+    future_tolerance_seconds: float = quality.FUTURE_TOLERANCE_MS / 1000
+    min_amount: float = quality.MIN_AMOUNT
+    max_amount: float = quality.MAX_AMOUNT
 
 
 @dataclass(frozen=True)
@@ -105,41 +106,19 @@ def _event_time_in_future(config: QualityConfig) -> Column:
     return sf.coalesce(sf.col("event_time") > limit, sf.lit(False))
 
 
-TRANSACTION_ID_EMPTY = Rule(
-    "transaction_id_empty",
-    "transaction_id is missing or blank: the row cannot be deduplicated or labelled.",
-    _transaction_id_empty,
-)
-USER_ID_EMPTY = Rule(
-    "user_id_empty", "user_id is missing or blank: no customer to attribute.", _user_id_empty
-)
-AMOUNT_NOT_POSITIVE_FINITE = Rule(
-    "amount_not_positive_finite",
-    "amount is missing, NaN, infinite, zero or negative.",
-    _amount_not_positive_finite,
-)
-AMOUNT_OUT_OF_RANGE = Rule(
-    "amount_out_of_range",
-    "amount is positive and finite but below STREAMING_MIN_AMOUNT (0.01) or above "
-    "STREAMING_MAX_AMOUNT (1e9): e.g. the double's limits, which would overflow sums.",
-    _amount_out_of_range,
-)
-CURRENCY_UNKNOWN = Rule(
-    "currency_unknown",
-    "currency is missing or not in the allowed set (STREAMING_ALLOWED_CURRENCIES).",
-    _currency_unknown,
-)
-EVENT_TIME_MISSING = Rule("event_time_missing", "event_time is missing.", _event_time_missing)
-EVENT_TIME_TOO_OLD = Rule(
-    "event_time_too_old",
-    "event_time is before the sane lower bound (STREAMING_MIN_EVENT_TIME).",
-    _event_time_too_old,
-)
-EVENT_TIME_IN_FUTURE = Rule(
-    "event_time_in_future",
-    "event_time is later than ingestion plus the tolerance (STREAMING_FUTURE_TOLERANCE_SECONDS).",
-    _event_time_in_future,
-)
+def _rule(name: str, fails: Callable[[QualityConfig], Column]) -> Rule:
+    """The contract's rule ``name`` (its description too) in its Spark form ``fails``."""
+    return Rule(name, quality.TRANSACTION_RULES[name], fails)
+
+
+TRANSACTION_ID_EMPTY = _rule("transaction_id_empty", _transaction_id_empty)
+USER_ID_EMPTY = _rule("user_id_empty", _user_id_empty)
+AMOUNT_NOT_POSITIVE_FINITE = _rule("amount_not_positive_finite", _amount_not_positive_finite)
+AMOUNT_OUT_OF_RANGE = _rule("amount_out_of_range", _amount_out_of_range)
+CURRENCY_UNKNOWN = _rule("currency_unknown", _currency_unknown)
+EVENT_TIME_MISSING = _rule("event_time_missing", _event_time_missing)
+EVENT_TIME_TOO_OLD = _rule("event_time_too_old", _event_time_too_old)
+EVENT_TIME_IN_FUTURE = _rule("event_time_in_future", _event_time_in_future)
 
 TRANSACTION_RULES: tuple[Rule, ...] = (
     TRANSACTION_ID_EMPTY,

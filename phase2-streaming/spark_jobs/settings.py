@@ -9,13 +9,14 @@ unless they carry a scheme (``s3a://...``, ``file:/...``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraud_common.paths import cache_dir
 from fraud_common.settings import KAFKA_BOOTSTRAP_SERVERS, S3_ENDPOINT_URL, SCHEMA_REGISTRY_URL
+from fraud_contracts import quality
 from fraud_contracts.names import TOPIC_DLQ, TOPIC_LABELS, TOPIC_RAW
 
 
@@ -80,17 +81,22 @@ class StreamingSettings(BaseSettings):
         description="transaction_id duplicates (producer retries) closer than this in "
         "ingestion time are dropped",
     )
+    # The quality rules' bounds: the contract's (fraud_contracts.quality) unless overridden.
     future_tolerance_seconds: float = Field(
-        300.0, ge=0, description="event_time may be at most this far after ingestion"
+        quality.FUTURE_TOLERANCE_MS / 1000,
+        ge=0,
+        description="event_time may be at most this far after ingestion",
     )
     min_event_time: datetime = Field(
-        datetime(2000, 1, 1, tzinfo=UTC), description="event_time before this is rejected"
+        quality.MIN_EVENT_TIME, description="event_time before this is rejected"
     )
-    min_amount: float = Field(0.01, gt=0, description="smaller amounts go to the DLQ")
+    min_amount: float = Field(quality.MIN_AMOUNT, gt=0, description="smaller amounts go to the DLQ")
     max_amount: float = Field(
-        1e9, gt=0, description="larger amounts go to the DLQ (sums must stay exact)"
+        quality.MAX_AMOUNT, gt=0, description="larger amounts go to the DLQ (sums must stay exact)"
     )
-    allowed_currencies: str = Field("USD,EUR,GBP", description="comma-separated ISO 4217 codes")
+    allowed_currencies: str = Field(
+        ",".join(quality.CURRENCIES), description="comma-separated ISO 4217 codes"
+    )
     metrics_port: int = Field(8002, ge=0, description="Prometheus endpoint; 0 disables it")
     maintenance_interval_minutes: float = Field(
         0.0, ge=0, description="run OPTIMIZE/VACUUM inside the writer this often; 0: never"

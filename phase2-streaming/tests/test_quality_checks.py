@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as st
 
+from fraud_contracts import quality
 from spark_jobs.quality_checks import (
     AMOUNT_NOT_POSITIVE_FINITE,
     AMOUNT_OUT_OF_RANGE,
@@ -160,3 +161,53 @@ def test_reasons_list_every_broken_rule_and_decode_errors_alone(spark: SparkSess
         ["amount_not_positive_finite"],
         ["not_avro"],
     ]
+
+
+def test_the_spark_rules_are_the_contracts_with_the_same_verdicts(spark: SparkSession) -> None:
+    """The Spark form of every rule gives, row for row, the names the contract's Python
+    definition (fraud_contracts.quality) gives: the two cannot drift apart."""
+    assert [r.name for r in TRANSACTION_RULES] == list(quality.TRANSACTION_RULES)
+    assert [r.name for r in LABEL_RULES] == list(quality.LABEL_RULES)
+    assert QualityConfig() == QualityConfig(
+        allowed_currencies=quality.CURRENCIES,
+        min_event_time=quality.MIN_EVENT_TIME,
+        future_tolerance_seconds=quality.FUTURE_TOLERANCE_MS / 1000,
+        min_amount=quality.MIN_AMOUNT,
+        max_amount=quality.MAX_AMOUNT,
+    )
+    edge = NOW + timedelta(milliseconds=quality.FUTURE_TOLERANCE_MS)
+    changes: list[dict[str, Any]] = [
+        {},
+        {"transaction_id": ""},
+        {"transaction_id": "  ", "user_id": None},
+        {"user_id": " "},
+        {"amount": 0.0},
+        {"amount": -3.5, "currency": "usd"},
+        {"amount": float("nan")},
+        {"amount": float("inf")},
+        {"amount": quality.MIN_AMOUNT},
+        {"amount": quality.MIN_AMOUNT / 2},
+        {"amount": quality.MAX_AMOUNT},
+        {"amount": quality.MAX_AMOUNT * 2},
+        {"amount": None},
+        *({"currency": c} for c in (*quality.CURRENCIES, "XYZ", "", None)),
+        {"event_time": None},
+        {"event_time": quality.MIN_EVENT_TIME},
+        {"event_time": quality.MIN_EVENT_TIME - timedelta(milliseconds=1)},
+        {"event_time": edge},
+        {"event_time": edge + timedelta(milliseconds=1)},
+        {"event_time": NOW - timedelta(days=400)},
+    ]
+    df = with_dlq_reasons(frame(spark, *changes), TRANSACTION_RULES, CONFIG)
+    spark_verdicts = [list(r[DLQ_REASONS]) for r in df.select(DLQ_REASONS).collect()]
+
+    def ms(t: datetime | None) -> int | None:
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        return None if t is None else (t - epoch) // timedelta(milliseconds=1)
+
+    python_verdicts = []
+    for change in changes:
+        row = {**GOOD, **change}
+        record = {**row, "event_time": ms(row["event_time"])}
+        python_verdicts.append(quality.transaction_problems(record, ms(row["ingested_at"]) or 0))
+    assert spark_verdicts == python_verdicts

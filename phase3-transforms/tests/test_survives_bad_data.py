@@ -40,6 +40,7 @@ from fraud_contracts.features import (
 from fraud_contracts.names import MART_FRAUD_FEATURES
 from fraud_infra.airflow_client import AirflowClient
 from fraud_infra.backfill import land
+from fraud_infra.bootstrap import start_run
 from fraud_infra.stack import Stack
 from fraud_testing import drill
 from fraud_testing.lakehouse import Lakehouse
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 PIPELINE = "fraud_pipeline"
 #: one run on 2 cores takes a few minutes; retries with backoff can add several more
 RUN_TIMEOUT_SECONDS = 40 * 60
-#: how long after unpausing to watch for the catch-up run the scheduler adds
-CATCH_UP_WATCH_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -92,31 +91,30 @@ def bronze_rows(settings: PlatformSettings, records: list[drill.Record]) -> list
 
 
 def trigger_and_wait(airflow: AirflowClient, note: str) -> tuple[str, dict[str, Any]]:
-    """One ``fraud_pipeline`` run through the REST API (unpausing a paused DAG for it, and
-    dropping the catch-up run that unpausing adds)."""
+    """One ``fraud_pipeline`` run through the REST API, started as ``make demo`` starts
+    one (:func:`fraud_infra.bootstrap.start_run`: the scheduler's own run when unpausing
+    makes one, else a triggered run), waited for; a DAG that was paused is paused again
+    after, without the runs the schedule added meanwhile."""
     dag = airflow.wait_for_dag(PIPELINE)
     was_paused = bool(dag["is_paused"])
     earlier_runs = {run["dag_run_id"] for run in airflow.runs(PIPELINE)}
-    run_id = airflow.trigger(PIPELINE, note=note)
-    if was_paused:  # a paused DAG's runs stay queued
-        airflow.set_paused(PIPELINE, False)
-        # Unpausing also creates a run for the latest missed tick, scheduled before ours:
-        # drop it (it exists only because this test unpaused the DAG).
-        for _ in range(CATCH_UP_WATCH_SECONDS):
-            airflow.discard_scheduled_runs(PIPELINE, keep=earlier_runs)
-            time.sleep(1)
+    run_id = start_run(airflow, PIPELINE, note)
     try:
-        run = airflow.wait_for_run(PIPELINE, run_id, timeout=RUN_TIMEOUT_SECONDS)
+        run = airflow.wait_for_run(PIPELINE, run_id, timeout=RUN_TIMEOUT_SECONDS, poll=2.0)
     finally:
         if was_paused:  # back as it was, without the runs the schedule added meanwhile
             airflow.set_paused(PIPELINE, True)
-            airflow.discard_scheduled_runs(PIPELINE, keep=earlier_runs)
+            airflow.discard_scheduled_runs(PIPELINE, keep=earlier_runs | {run_id})
     return run_id, run
 
 
 @pytest.fixture(scope="module")
 def drill_run(
-    airflow: AirflowClient, airflow_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
+    airflow: AirflowClient,
+    airflow_stack: Stack,
+    lakehouse: Lakehouse,
+    bronze_writer: Stack,
+    settings: PlatformSettings,
 ) -> DrillRun:
     """The bad-data drill's records sent to Kafka, landed, and one ``fraud_pipeline`` run
     over the history plus them, through Airflow."""
@@ -132,7 +130,7 @@ def drill_run(
     plan = drill.plan(template, history)
     sent = drill.send(settings, plan.records)
     log.info("drill %s: %d records sent", plan.tag, len(sent))
-    land_drill(airflow_stack, settings, sent)
+    land_drill(bronze_writer, settings, sent)
     t0 = time.monotonic()
     run_id, run = trigger_and_wait(
         airflow, f"bad-data drill {plan.tag} over {lakehouse.backfill.transactions} rows"

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from fraud_contracts import quality
+
 PROFILE_SEED = 20_210_701
 DEFAULT_CUSTOMERS = 5_000
 DEFAULT_TERMINALS = 10_000
@@ -43,7 +45,8 @@ GRID_SIZE = 100.0
 # country covers its quarter (j%2, j//2) of 25x25. Currency = the country's currency.
 COUNTRIES: tuple[str, ...] = ("US", "FR", "GB", "DE")
 COUNTRY_CURRENCY: dict[str, str] = {"US": "USD", "FR": "EUR", "GB": "GBP", "DE": "EUR"}
-CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP")
+#: the contract's currency set (every country's currency is in it)
+CURRENCIES: tuple[str, ...] = quality.CURRENCIES
 CITIES: tuple[tuple[str, ...], ...] = (
     ("Los Angeles", "Chicago", "San Francisco", "New York"),
     ("Marseille", "Lyon", "Bordeaux", "Paris"),

@@ -6,6 +6,9 @@
   the timings that bound it from the committed configuration (the rules' ``for:``,
   ``scrape_interval`` / ``evaluation_interval`` of prometheus.yml, Alertmanager's
   ``group_wait`` / ``group_interval``), so a test's time budget follows the configuration;
+- :func:`loaded_rule_for_seconds` reads the ``for:`` the running Prometheus evaluates
+  (``GET /api/v1/rules``): the test session may shorten a committed one
+  (``PROMETHEUS_RULE_FOR``, fraud_infra/init_prometheus.py; :data:`SESSION_RULE_FOR`);
 - :func:`logged_alerts` reads what the alert-log webhook received (``GET /alerts``).
 
 Used by tests/e2e/test_demo_alert_drill.py.
@@ -25,6 +28,7 @@ import yaml
 
 from fraud_common.paths import repo_root
 
+PROMETHEUS_URL = "http://127.0.0.1:9090"
 ALERTMANAGER_URL = "http://127.0.0.1:9094"
 ALERT_LOG_URL = "http://127.0.0.1:9095"
 
@@ -70,6 +74,17 @@ def alert_rule(name: str, rules_dir: Path | None = None) -> dict[str, Any]:
 def rule_for_seconds(name: str, rules_dir: Path | None = None) -> float:
     """The alert's ``for:`` in seconds (0 without one: it fires at its first evaluation)."""
     return parse_duration(alert_rule(name, rules_dir).get("for", "0s"))
+
+
+def loaded_rule_for_seconds(name: str, url: str = PROMETHEUS_URL) -> float:
+    """The ``for:`` of alert ``name`` as the running Prometheus has loaded it, in seconds."""
+    resp = requests.get(f"{url}/api/v1/rules", params={"type": "alert"}, timeout=10)
+    resp.raise_for_status()
+    for group in resp.json()["data"]["groups"]:
+        for rule in group["rules"]:
+            if rule.get("name") == name:
+                return float(rule.get("duration", 0.0))
+    raise KeyError(f"Prometheus at {url} has no alert rule named {name}")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,11 @@
 ``infra/native/services.yaml``) unless they already run, and at the end of the session
 stops only what it started. ``FRAUD_STACK_AUTOSTART=0`` uses whatever is running and
 starts nothing (how the "a stopped engine fails the round-trip" check is shown).
+
+The session's Prometheus evaluates the drills' alerts with a shorter ``for:`` than the
+committed one (:data:`SESSION_RULE_FOR`, through ``PROMETHEUS_RULE_FOR``, unless the
+environment sets it): the drills read the value Prometheus loaded and budget by it, and
+promtool checks the committed rules (phase5-analytics/tests/test_alert_rules.py).
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from fraud_infra.init_topics import ensure_topics
 from fraud_infra.stack import Stack, StackError
 
 TEST_GROUP = "test"
+#: the alerts the drills fire, with the ``for:`` the test session's Prometheus gives them
+#: (committed: RedisBreakerOpen 2m)
+SESSION_RULE_FOR = "RedisBreakerOpen=20s"
 
 
 @pytest.fixture(scope="session")
 def native_stack() -> Iterator[Stack]:
+    # before the stack's environment is read: Prometheus and every subprocess see it
+    os.environ.setdefault("PROMETHEUS_RULE_FOR", SESSION_RULE_FOR)
     stack = Stack.load()
     if os.environ.get("FRAUD_STACK_AUTOSTART", "1") == "0":
         yield stack

@@ -1,4 +1,5 @@
-"""Superset in a real browser, against the native stack with the demo's data.
+"""Superset in a real browser, against the native stack with the demo's data (the
+session's demo platform, tests/e2e/conftest.py).
 
 The ``superset`` service (group ``superset`` of infra/native/services.yaml) is started
 unless it already runs; only what this module started is stopped. Its init imported
@@ -33,6 +34,7 @@ import requests
 import trino
 
 from fraud_infra.stack import Stack
+from fraud_testing.demo import Demo
 from fraud_testing.stack import group_running
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +56,7 @@ RESULT_GRIDS = '[data-test="table-container"], .ReactVirtualized__Grid, [role="g
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def superset_stack(native_stack: Stack) -> Iterator[Stack]:
+def superset_stack(native_stack: Stack, demo: Demo) -> Iterator[Stack]:
     with group_running(native_stack, GROUP, "Superset") as stack:
         yield stack
 
@@ -84,8 +86,8 @@ def gold_feature_count() -> int:
 
 @pytest.fixture(scope="module")
 def demo_data(superset_stack: Stack) -> dict[str, int]:
-    """Rows the dashboards read (the demo's e2e test, which runs before this module, made
-    them); missing data fails: a dashboard without data is not a rendered dashboard."""
+    """Rows the dashboards read (the session's demo made them); missing data fails: a
+    dashboard without data is not a rendered dashboard."""
     env = superset_stack.env
     try:
         features = gold_feature_count()

@@ -1,19 +1,20 @@
 """Alert drill on the demo's platform (issue 14): faults injected the way they happen in
 operation must raise their alerts where an operator sees them, in time, and resolve.
 
-This file sorts after test_demo.py (pytest collects a directory in name order): the
-platform holds the demo's data, but the demo stopped the ``pipeline`` and ``serving``
-groups, so this module starts them (and stops only what it started); with
-``FRAUD_STACK_AUTOSTART=0`` it uses what runs. Every budget is computed from the committed
-configuration: the rule's ``for:`` (rules/*.yml), ``scrape_interval`` and
-``evaluation_interval`` (prometheus.yml), ``group_wait`` (alertmanager.yml); the values
-below are those of the committed files.
+It runs on the session's demo platform (tests/e2e/conftest.py) after test_2_layers.py,
+which stopped the live producer: this module starts it again, as the demo configured it,
+and leaves it running. Every budget is computed from the configuration Prometheus and
+Alertmanager run with: the rule's ``for:`` as Prometheus loaded it (``/api/v1/rules``;
+the test session shortens RedisBreakerOpen's committed 2m to 20s,
+``fraud_testing.stack.SESSION_RULE_FOR``, and promtool checks the committed value),
+``scrape_interval`` and ``evaluation_interval`` (prometheus.yml), ``group_wait``
+(alertmanager.yml); the figures below are for the session's values.
 
 - **Redis breaker**: with live traffic flowing (producer -> ``transactions.raw`` -> live
   scorer -> ``/predict``), Redis is stopped through the stack (``stop(["redis"])``).
   ``RedisBreakerOpen`` must be active in Alertmanager's API within its ``for:`` + 2
-  scrape intervals + 1 evaluation interval + ``ALLOWANCE`` of the stop (120 + 30 + 15 +
-  10 = 175 s; Alertmanager lists an alert as soon as Prometheus sends it, ``group_wait``
+  scrape intervals + 1 evaluation interval + ``ALLOWANCE`` of the stop (20 + 30 + 15 +
+  10 = 75 s; Alertmanager lists an alert as soon as Prometheus sends it, ``group_wait``
   delays only the notifications). Redis is started again, and the alert must be resolved
   (Alertmanager's API no longer lists it) within the breaker's reset timeout (the next
   lookup after it is the trial that closes it) + 2 scrapes + 1 evaluation +
@@ -39,8 +40,8 @@ on a re-run within minutes this waits up to the 5-minute window + ``group_interv
 and Prometheus must have scraped the running bronze writer's DLQ counter
 (``increase()`` cannot see an increment of a series it never saw before). The drill's
 malformed records stay in ``transactions.raw`` and ``transactions.dlq`` (stage
-``streaming``), like any rejected record of the platform (test_demo.py leaves them out of
-its counts).
+``streaming``), like any rejected record of the platform (test_2_layers.py leaves them out
+of its counts).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,14 @@ from fraud_common.settings import PlatformSettings
 from fraud_infra.stack import Stack
 from fraud_testing.alerts import (
     alert_rule,
+    loaded_rule_for_seconds,
     logged_alerts,
     prometheus_intervals,
     route_timing,
-    rule_for_seconds,
     wait_for_alert,
 )
+from fraud_testing.demo import Demo
 from fraud_testing.prometheus import instant_query
-from fraud_testing.stack import group_running
 from serving.settings import ServingSettings
 from spark_jobs.settings import StreamingSettings
 
@@ -94,13 +95,14 @@ DLQ_SERIES = 'fraud_bronze_dlq_records_total{job="bronze-writer",stream="transac
 
 
 @pytest.fixture(scope="module")
-def live_platform(native_stack: Stack) -> Iterator[Stack]:
-    """The pipeline (producer, bronze writer) and serving (API, live scorer) groups."""
-    with (
-        group_running(native_stack, "pipeline", "the pipeline (producer, bronze writer)"),
-        group_running(native_stack, "serving", "the scoring API and the live scorer"),
-    ):
-        yield native_stack
+def live_platform(demo: Demo) -> Stack:
+    """The demo's platform with its live producer running (test_2_layers stopped it).
+
+    A stack loaded now, with the demo's settings in the environment (DEMO_ENV): the
+    producer starts as the demo configured it, and nothing else is restarted."""
+    stack = Stack.load()
+    stack.up(["producer"])
+    return stack
 
 
 def say(message: str) -> None:
@@ -198,13 +200,16 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
     began = time.monotonic()
     prom = prometheus_intervals()
     detection = 2 * prom.scrape + prom.evaluation + ALLOWANCE
-    breaker_budget = rule_for_seconds(BREAKER_ALERT) + detection
+    breaker_budget = loaded_rule_for_seconds(BREAKER_ALERT) + detection
     # the services' settings, from the environment and .env as the services read them
     serving = ServingSettings()  # type: ignore[call-arg,unused-ignore]
     streaming = StreamingSettings()  # type: ignore[call-arg,unused-ignore]
     resolve_budget = serving.breaker_reset_seconds + detection
     dlq_budget = (
-        rule_for_seconds(DLQ_ALERT) + detection + streaming.trigger_seconds + MICRO_BATCH_SECONDS
+        loaded_rule_for_seconds(DLQ_ALERT)
+        + detection
+        + streaming.trigger_seconds
+        + MICRO_BATCH_SECONDS
     )
     dlq_labels = {"alertname": DLQ_ALERT, **alert_rule(DLQ_ALERT).get("labels", {}), **BRONZE_JOB}
     dlq_routing = route_timing(dlq_labels)

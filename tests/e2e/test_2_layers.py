@@ -1,35 +1,28 @@
-"""``make demo`` end to end, at test scale, on the native stack: every hand-off checked.
+"""What the demo's live traffic adds up to, layer by layer.
 
-Runs after every other test of the session (it adds live traffic to the lakehouse the
-phase tests count on). The demo reuses the session's 30-day backfill (the lakehouse
-fixture's, written by the same launcher code), runs the ``ml_training`` DAG through
-Airflow, starts the scoring API and the live scorer, and leaves live traffic flowing for
-about a minute. Then the live producer is stopped, the bronze writer and the scorer
+The live producer has run since the demo went live (test_1_demo's checks ran meanwhile;
+at least ``LIVE_SECONDS``); it is stopped here, the bronze writer and the live scorer
 catch up, and one incremental dbt run brings silver and gold up to date. Asserted:
 
 - nothing lost or duplicated between the layers: the raw topic, bronze, silver and gold
   hold the same transactions; the labels topic and bronze's labels agree; the producer's
   DLQ records are exactly the backfill's malformed records, and the bronze writer rejected
   nothing but malformed records (none but those of an earlier session's alert drill,
-  tests/e2e/test_demo_alert_drill.py: the raw records it rejected are left out of the
-  counts);
+  test_3_alert_drill.py: the raw records it rejected are left out of the counts);
 - every live transaction from the scorer's first one on is in ``predictions`` exactly
   once, and the count equals what the scorer reports;
 - the live-scored frauds (the simulator's labels, delivered after 5 s here) score higher
-  than the genuine transactions: AUC >= 0.85;
-- every Prometheus target (every service of the platform) is up while the demo runs;
-- a second ``make demo``, run while the live traffic flows, skips every finished step.
+  than the genuine transactions: AUC >= 0.85.
+
+The alert drill, next, starts the live producer again.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Set
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -45,32 +38,16 @@ from fraud_contracts.avro import AvroError, decode
 from fraud_contracts.names import MART_FRAUD_FEATURES, PREDICTIONS_TABLE
 from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
+from fraud_testing.demo import Demo, venv_bin
 from fraud_testing.lakehouse import Lakehouse
-from fraud_testing.prometheus import wait_until_all_up
 from producer.malformed import quality_problems
 
 pytestmark = pytest.mark.e2e
 
+#: the least live traffic the counts are taken over
 LIVE_SECONDS = 60
-LABEL_DELAY_SECONDS = 5
 SCORER_GROUP = "fraud-live-scorer"
 SCORER_METRICS = "http://127.0.0.1:8003/metrics"
-MONITOR_METRICS = "http://127.0.0.1:8004/metrics"
-
-
-def venv_bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [venv_bin("fraud-demo"), "--days", "30", "--tps", "50"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
 
 
 def read_messages(settings: PlatformSettings, topic: str) -> Iterator[Message]:
@@ -147,46 +124,16 @@ def metric(url: str, name: str) -> float:
     )
 
 
-@pytest.mark.timeout(1200)  # the demo twice, a minute of live traffic, the monitor's join
-def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
-    native_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
+@pytest.mark.timeout(900)  # the scorer's and the writer's catch-up, a dbt run, the reads
+def test_every_layer_adds_up_and_every_live_transaction_is_scored_once(
+    demo: Demo, native_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
 ) -> None:
-    env = {
-        **os.environ,
-        "PRODUCER_LABEL_DELAY_SECONDS": str(LABEL_DELAY_SECONDS),
-        # the live monitor counts predictions once their labels had time to arrive
-        "MONITOR_MIN_AGE_SECONDS": "20",
-        "MONITOR_INTERVAL_SECONDS": "10",
-    }
-    started_at = time.time()
-    try:
-        first = run_demo(env)
-        assert first.returncode == 0, first.stdout + first.stderr
-        live_from = time.monotonic()  # the live producer and the scorer run from here on
-        for text in ("Counts per layer", "Model in production", "curl -s -X POST", "UIs"):
-            assert text in first.stderr, first.stderr
-        # while the live traffic flows: a second demo, every step done, skips them all
-        second = run_demo(env)
-        assert second.returncode == 0, second.stdout + second.stderr
-        assert "already there" in second.stderr and "already in production" in second.stderr
-        # every service is a Prometheus target, and each is up (Prometheus names the others)
-        assert wait_until_all_up() == []
-        # the live monitor joined the labels that came back with the prediction log
-        wait_for(
-            "the live monitor to see labelled frauds",
-            lambda: metric(MONITOR_METRICS, "fraud_model_live_frauds") > 0,
-            timeout=180,
-        )
-        assert metric(MONITOR_METRICS, "fraud_model_live_labelled") > 0
-        time.sleep(max(0.0, live_from + LIVE_SECONDS - time.monotonic()))
-        assert metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > 0
-
-        native_stack.stop(["producer"])
-        wait_for("the live scorer to catch up", lambda: scorer_caught_up(settings))
-        scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
-        rejected = metric(SCORER_METRICS, "fraud_live_scorer_rejected_total")
-    finally:
-        native_stack.stop(["model-monitor", "live-scorer", "fraud-api", "producer"])
+    time.sleep(max(0.0, demo.live_from + LIVE_SECONDS - time.monotonic()))
+    assert metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > 0
+    native_stack.stop(["producer"])
+    wait_for("the live scorer to catch up", lambda: scorer_caught_up(settings))
+    scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+    rejected = metric(SCORER_METRICS, "fraud_live_scorer_rejected_total")
 
     # ------------------------------------------------------------ Kafka -> bronze -> gold
     by_producer, dlq_positions = read_dlq(settings)
@@ -200,7 +147,7 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
     )
     assert len({r["transaction_id"] for _, _, r in raw}) == len(raw)
     assert count(settings, "bronze.fraud_labels") == len(labels)
-    subprocess.run([venv_bin("fraud-dbt"), "run"], env=env, check=True, capture_output=True)
+    subprocess.run([venv_bin("fraud-dbt"), "run"], check=True, capture_output=True)
     assert count(settings, "silver.int_transactions_enriched") == len(raw)
     assert count(settings, f"gold.{MART_FRAUD_FEATURES}") == len(raw)
     assert by_producer == lakehouse.backfill.malformed > 0
@@ -213,7 +160,7 @@ def test_demo_reaches_a_live_scored_platform_and_every_layer_adds_up(
         rows = conn.execute(
             f"SELECT transaction_id, probability FROM {PREDICTIONS_TABLE} "
             "WHERE predicted_at >= to_timestamp(%s) AND transaction_id NOT LIKE 'demo-%%'",
-            (started_at,),
+            (demo.started_at,),
         ).fetchall()
     predicted = {tx: p for tx, p in rows}
     assert len(predicted) == len(rows) > 0
