@@ -45,8 +45,15 @@ import psycopg
 import requests
 
 from fraud_contracts import features
-from fraud_testing.serving import PostgresProcess, RedisProcess, free_port, seed_cache, train_model
-from serving.feature_store import RedisFeatureStore
+from fraud_testing.serving import (
+    PostgresProcess,
+    RedisProcess,
+    StreamHeartbeat,
+    free_port,
+    seed_cache,
+    train_model,
+)
+from serving.feature_store import FraudReport, RedisFeatureStore, TransactionEvent
 
 VEGETA_VERSION = "v12.13.0"
 CACHE = Path(os.environ.get("FRAUD_CACHE_DIR", Path.home() / ".cache" / "fraud-platform"))
@@ -69,23 +76,31 @@ def vegeta() -> Path:
 
 
 def seed_redis(r: RedisProcess, users: int, terminals: int) -> None:
+    """The online state of a busy issuer: 30 days of history per card (about two
+    transactions a day, the simulator's mean rate) at terminals with as many again."""
     rng = np.random.default_rng(1)
-    now = dt.datetime.now(dt.UTC)
-
-    def values(names: tuple[str, ...]) -> dict[str, float]:
-        return {
-            n: float(rng.poisson(5)) if "count" in n else float(rng.lognormal(3.5, 0.5))
-            for n in names
-        }
-
-    records: list[features.UserFeatures | features.TerminalFeatures] = [
-        features.UserFeatures(f"U{i:06d}", now, values(features.USER_RECORD)) for i in range(users)
+    now = features.to_ms(dt.datetime.now(dt.UTC))
+    per_card = 60
+    txs = [
+        TransactionEvent(
+            f"seed-{u}-{k}",
+            f"U{u:06d}",
+            f"M{int(rng.integers(terminals)):05d}",
+            now - int(rng.integers(1, 30 * features.DAY_MS)),
+            float(round(rng.lognormal(3.5, 0.5), 2)),
+        )
+        for u in range(users)
+        for k in range(per_card)
     ]
-    records += [
-        features.TerminalFeatures(f"M{i:05d}", now, values(features.TERMINAL_FEATURES))
-        for i in range(terminals)
+    frauds = rng.choice(len(txs), size=len(txs) // 100, replace=False)
+    reports = [
+        FraudReport(txs[i].transaction_id, txs[i].user_id, txs[i].event_ms + features.DAY_MS)
+        for i in frauds
     ]
-    RedisFeatureStore(port=r.port, password=r.password).write(records)
+    writer = RedisFeatureStore(port=r.port, password=r.password).writer()
+    for i in range(0, len(txs), 20_000):
+        writer.write(txs[i : i + 20_000], [], now)
+    writer.write([], reports, now)
 
 
 def targets(path: Path, url: str, n: int, users: int, terminals: int) -> list[str]:
@@ -236,7 +251,8 @@ def attack(
 
 
 def feature_sources(base: str) -> dict[str, float]:
-    """Redis hits/misses and fallbacks so far (a run scored on fallbacks is not the path)."""
+    """Redis hits/misses, fallbacks and stale answers so far (a run scored on fallbacks or
+    a stale state is not the path)."""
     text = requests.get(f"{base}/metrics", timeout=10).text
     out: dict[str, float] = {}
     for line in text.splitlines():
@@ -244,6 +260,7 @@ def feature_sources(base: str) -> dict[str, float]:
             "fraud_redis_cache_hits_total",
             "fraud_redis_cache_misses_total",
             "fraud_feature_fallback_total",
+            "fraud_feature_stale_total",
         ):
             if line.startswith(name):
                 key = name.removeprefix("fraud_").removesuffix("_total")
@@ -351,11 +368,15 @@ def main() -> int:
         "http": args.http or "serving.http_protocol",
         "model": args.model,
     }
+    heartbeat: StreamHeartbeat | None = None
     try:
         r.start()
         pg.start()
+        heartbeat = StreamHeartbeat(RedisFeatureStore(port=r.port, password=r.password).writer())
         users, terminals = 10_000, 1_000
         seed_redis(r, users, terminals)
+        # the state counts as current (the streaming job's heartbeat), as on the platform
+        heartbeat.__enter__()
         seed_cache(work / "models", train_model(args.model))
         port = free_port()
         env = dict(
@@ -456,6 +477,8 @@ def main() -> int:
                 1,
             )
     finally:
+        if heartbeat is not None:
+            heartbeat.__exit__(None, None, None)
         r.stop()
         pg.cleanup()
         shutil.rmtree(work, ignore_errors=True)

@@ -1,8 +1,9 @@
 """What ``make demo`` prints at the end: counts per layer, the model, two scored requests.
 
 Everything is read through the platform's contracts: Kafka end offsets and the DLQ
-headers, the bronze/silver/gold tables in Trino, the feature store's keys in Redis, the
-``predictions`` table, the model registry's ``production`` alias, and the scoring API.
+headers, the bronze/silver/gold tables in Trino, the online feature state's cards and
+terminals in Redis, the ``predictions`` table, the model registry's ``production``
+alias, and the scoring API.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from rich.table import Table
 
 from fraud_common.settings import PlatformSettings
 from fraud_common.trino import TrinoError, execute
-from fraud_contracts import dlq
-from fraud_contracts.features import TerminalFeatures, UserFeatures
+from fraud_contracts import dlq, online
 from fraud_contracts.names import (
     ALIAS_PRODUCTION,
     MART_FRAUD_FEATURES,
@@ -128,7 +128,7 @@ def redis_keys(settings: PlatformSettings) -> dict[str, int]:
     try:
         return {
             prefix: sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=5000))
-            for prefix in (UserFeatures.KEY_PREFIX, TerminalFeatures.KEY_PREFIX)
+            for prefix in (online.USER_EVENTS, online.TERMINAL_EVENTS)
         }
     finally:
         client.close()

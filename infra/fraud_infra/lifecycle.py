@@ -82,6 +82,7 @@ ENGINES = Step(
         "airflow-api-server",
         "airflow-scheduler",
         "airflow-dag-processor",
+        "feature-stream",
         # compose only: the bronze writer runs on a standalone cluster (natively local[*])
         "spark-master",
         "spark-worker",

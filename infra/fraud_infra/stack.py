@@ -304,16 +304,37 @@ class Stack:
             time.sleep(0.3)
 
     def stop(self, names: Iterable[str] | None = None) -> None:
-        """Stop the given services (default: all) in reverse dependency order."""
+        """Stop the given services (default: all), dependents before what they depend on:
+        in waves of services no running one depends on, each wave's stops side by side."""
         if not self.daemon_running():
             return
         order = select(self.services, list(self.services)) if names is None else list(names)
         rpc = self.rpc()
-        for name in reversed(order):
-            info = self.process_info(name)
-            if info and info["statename"] in {"RUNNING", "STARTING", "BACKOFF"}:
-                rpc.supervisor.stopProcess(name, True)
+        active = {"RUNNING", "STARTING", "BACKOFF"}
+        running = [
+            n for n in order if (info := self.process_info(n)) and info["statename"] in active
+        ]
+        while running:
+            needed = {d for n in running for d in self.services[n].depends_on}
+            wave = [n for n in running if n not in needed] or running[-1:]
+            for name in wave:
+                try:
+                    rpc.supervisor.stopProcess(name, False)
+                except xmlrpc.client.Fault as fault:  # it stopped by itself meanwhile
+                    say(f"  ■ {name:<16} {fault.faultString}")
+            deadline = time.monotonic() + 120
+            pending = set(wave)
+            while pending and time.monotonic() < deadline:
+                pending = {
+                    n
+                    for n in pending
+                    if (info := self.process_info(n)) and info["statename"] in active | {"STOPPING"}
+                }
+                if pending:
+                    time.sleep(0.1)
+            for name in wave:
                 say(f"  ■ {name:<16} stopped")
+            running = [n for n in running if n not in wave]
 
     def down(self) -> None:
         if not self.daemon_running():

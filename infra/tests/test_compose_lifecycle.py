@@ -85,8 +85,8 @@ ADDRESS_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("airflow-dag-processor", "trino"),
     }
 )
-#: the program that pushes the gold profiles into Redis (fraud_pipeline's last task)
-FEATURE_WRITER = "fraud-feature-writer"
+#: the program that writes the online feature state into Redis (the streaming feature job)
+FEATURE_WRITER = "fraud-feature-stream"
 
 
 # ============================================================================ the model
@@ -240,17 +240,12 @@ def engine_problems(project: Project, address_only: frozenset[tuple[str, str]]) 
 
 
 def feature_pushers(doc: Compose) -> set[str]:
-    """Services that write the feature store: those running Airflow's tasks (the
-    scheduler with the LocalExecutor, a Celery worker) and any running the writer."""
+    """Services that write the feature store: those running the streaming feature job."""
     pushers = set()
     for name, svc in services(doc).items():
         command = svc.get("command") or []
         words = command.split() if isinstance(command, str) else [str(w) for w in command]
-        executor = environment(svc).get("AIRFLOW__CORE__EXECUTOR")
-        runs_tasks = (words[:2] == ["airflow", "scheduler"] and executor == "LocalExecutor") or (
-            words[:3] == ["airflow", "celery", "worker"]
-        )
-        if runs_tasks or any(FEATURE_WRITER in w for w in words):
+        if any(FEATURE_WRITER in w for w in words):
             pushers.add(name)
     return pushers
 
@@ -369,8 +364,8 @@ def test_address_only_exemptions_are_still_needed(compose: Compose) -> None:
 
 
 def test_every_profile_that_pushes_features_has_redis(compose: Compose) -> None:
-    assert "fraud-feature-writer" in PIPELINE_DAG_FILE.read_text()
-    assert feature_pushers(compose) == {"airflow-scheduler"}
+    assert "feature" not in PIPELINE_DAG_FILE.read_text().split("STEPS", 1)[1].split("with DAG")[0]
+    assert feature_pushers(compose) == {"feature-stream"}
     assert feature_store_problems(compose) == []
 
 
@@ -532,8 +527,8 @@ def _remove(service: str) -> Mutation:
             id="backfill-outside-make-up",
         ),
         pytest.param(
-            _drop("airflow-scheduler", "redis"),
-            "airflow-scheduler talks to redis but waits for it with nothing",
+            _drop("feature-stream", "redis"),
+            "feature-stream talks to redis but waits for it with nothing",
             id="feature-pusher-without-redis-dependency",
         ),
         pytest.param(
@@ -542,9 +537,9 @@ def _remove(service: str) -> Mutation:
             id="kafka-client-waits-only-for-start",
         ),
         pytest.param(
-            _set("redis", "profiles", ["phase4", "phase5"]),
-            "profile phase3 runs airflow-scheduler, which pushes features, without redis",
-            id="redis-missing-from-phase3",
+            _set("redis", "profiles", ["phase3", "phase5"]),
+            "profile phase4 runs feature-stream, which pushes features, without redis",
+            id="redis-missing-from-phase4",
         ),
     ],
 )

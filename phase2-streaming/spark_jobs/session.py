@@ -9,6 +9,7 @@ keys, the Ivy cache directory and the Python of the workers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -76,15 +77,36 @@ def build_session(settings: StreamingSettings, app_name: str | None = None) -> S
     return spark
 
 
+def _packages(conf_dir: Path) -> str:
+    """The ``spark.jars.packages`` line of spark-defaults.conf ("" without one)."""
+    for line in (conf_dir / "spark-defaults.conf").read_text().splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "spark.jars.packages":
+            return value.strip()
+    return ""
+
+
+def resolved_marker(settings: StreamingSettings, conf_dir: Path) -> Path:
+    """A file in the Ivy cache that says these exact packages were resolved there."""
+    digest = hashlib.sha256(_packages(conf_dir).encode()).hexdigest()[:16]
+    return Path(settings.ivy_path()) / f"resolved-{digest}"
+
+
 def main() -> int:
     """``python -m spark_jobs.session``: resolve the connector jars into the Ivy cache.
 
     An install step: starts and stops a session, so that a first real start does not
-    wait for Maven Central.
+    wait for Maven Central; once the packages of spark-defaults.conf are resolved (a
+    marker in the cache, keyed by them), it returns at once.
     """
     configure_logging()
     settings = StreamingSettings()  # type: ignore[call-arg]  # secrets come from the env
+    marker = resolved_marker(settings, spark_conf_dir(settings))
+    if marker.is_file():
+        log.info("connector jars already resolved", ivy=settings.ivy_path())
+        return 0
     build_session(settings, app_name="fraud-jar-resolver").stop()
+    marker.write_text(_packages(spark_conf_dir(settings)) + "\n")
     return 0
 
 

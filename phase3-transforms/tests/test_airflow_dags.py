@@ -33,8 +33,6 @@ PIPELINE_ORDER = [
     "dbt_intermediate",
     "dbt_marts",
     "dbt_test",
-    "push_features_to_redis",
-    # last, so that reading the quarantine sizes can never hold the push back
     "report_quarantine",
 ]
 DBT_ARGS = {
@@ -109,7 +107,7 @@ def test_every_task_retries_times_out_and_reports_failures(
         assert task["rendered"] == task["bash_command"], task_id
 
 
-def test_pipeline_commands_run_dbt_the_feature_writer_and_the_quarantine_report(
+def test_pipeline_commands_run_dbt_and_the_quarantine_report(
     dagbag: dict[str, Any],
 ) -> None:
     tasks = dagbag["dags"]["fraud_pipeline"]["tasks"]
@@ -118,8 +116,6 @@ def test_pipeline_commands_run_dbt_the_feature_writer_and_the_quarantine_report(
         assert tasks[task_id]["bash_command"].endswith(
             f'exec "$FRAUD_PLATFORM_BIN/dbt" {args} {dirs}'
         ), task_id
-    push = tasks["push_features_to_redis"]["bash_command"]
-    assert push.endswith('exec "$FRAUD_PLATFORM_BIN/fraud-feature-writer"')
     report = tasks["report_quarantine"]["bash_command"]
     assert report.endswith('exec "$FRAUD_PLATFORM_BIN/fraud-quarantine"')
 
@@ -147,7 +143,7 @@ def fake_platform(tmp_path: Path) -> Iterator[Path]:
     """A platform bin directory whose programs print their arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("dbt", "fraud-feature-writer"):
+    for name in ("dbt", "fraud-quarantine"):
         script = bin_dir / name
         script.write_text(f'#!/bin/sh\necho "{name} $*"\n')
         script.chmod(0o755)
@@ -176,7 +172,7 @@ def test_dbt_command_runs_the_platforms_dbt_on_the_project(fake_platform: Path) 
 def test_a_missing_setting_fails_the_task_and_names_it(fake_platform: Path, missing: str) -> None:
     env = {"FRAUD_PLATFORM_BIN": str(fake_platform), "DBT_PROJECT_DIR": "/p"}
     del env[missing]
-    proc = run_bash(fraud_tasks.platform_command("fraud-feature-writer"), env)
+    proc = run_bash(fraud_tasks.platform_command("fraud-quarantine"), env)
     assert proc.returncode != 0
     assert f"{missing}: is not set for the Airflow services" in proc.stderr
     assert proc.stdout == ""

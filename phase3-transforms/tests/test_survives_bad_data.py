@@ -4,9 +4,10 @@ Into the session's lakehouse (30 simulated days in bronze, silver and gold), the
 of :mod:`fraud_testing.drill` — one of each kind of bad data, each with where it must end
 — are sent through Kafka in the contract's wire format and landed by the bronze writer;
 then one ``fraud_pipeline`` run goes through Airflow's REST API (real dbt on Trino, the
-Redis feature push, the quarantine report). Every record is followed to bronze, the DLQ
-or a quarantine, the features of the drill's rows and of a sample of the history are
-recomputed from bronze, and the online store is read back.
+quarantine report). Every record is followed to bronze, the DLQ or a quarantine, the
+features of the drill's rows and of a sample of the history are recomputed from bronze,
+and the online state the streaming feature job keeps (the test stack's feature-stream)
+is read back as the scoring API reads it.
 
 The drill adds rows to the shared lakehouse: this module's name puts it after the phase's
 tests that compare the lakehouse with the backfill's exact counts (test_dbt_*,
@@ -16,6 +17,8 @@ so the features of the history's rows do not change for the tests after it.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import re
 import time
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import redis
 from trino_helpers import bronze_history, query
 
 from fraud_common.settings import PlatformSettings
@@ -31,10 +33,11 @@ from fraud_common.trino import sql_literal
 from fraud_contracts import dlq
 from fraud_contracts.features import (
     FEATURE_NAMES,
-    TerminalFeatures,
+    TERMINAL_FEATURES,
+    USER_RECORD,
     TransactionContext,
-    UserFeatures,
     reference_features,
+    reference_records,
     to_ms,
 )
 from fraud_contracts.names import MART_FRAUD_FEATURES
@@ -45,6 +48,7 @@ from fraud_infra.stack import Stack
 from fraud_testing import drill
 from fraud_testing.lakehouse import Lakehouse
 from fraud_testing.stack import consume_all
+from serving.feature_store import RedisFeatureStore, StoredFeatures
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +161,7 @@ def test_a_fraud_pipeline_run_over_bad_data_succeeds_and_reports_its_quarantines
         for ti in airflow.task_instances(PIPELINE, drill_run.run_id)
     }
     assert {state for state, _ in states.values()} == {"success"}, states
-    assert len(states) == 8  # the seven steps and report_quarantine
-    assert "push_features_to_redis" in states
+    assert len(states) == 7  # the six steps and report_quarantine
     text = airflow.task_log(
         PIPELINE, drill_run.run_id, "report_quarantine", states["report_quarantine"][1]
     )
@@ -318,19 +321,47 @@ def test_features_stay_point_in_time_and_reach_redis(
     late = [r for r in rows if r["transaction_id"] in plan.extra["late"]]
     assert sorted(r["user_tx_count_30d"] for r in late) == [0.0, 1.0, 2.0]
 
-    # the online store holds the drill's users and terminal, with their activity
-    r = redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
+    # the online state (the streaming feature job's) holds the drill's users and terminal:
+    # what the scoring API reads for them now is the contract's definition over bronze
+    store = RedisFeatureStore(
+        settings.redis_host,
+        settings.redis_port,
         password=settings.redis_password.get_secret_value(),
+        read_timeout=5.0,
     )
-    terminal_raw = r.get(TerminalFeatures.KEY_PREFIX + plan.terminal)
-    assert terminal_raw is not None, "the new terminal's features were not pushed"
-    terminal = TerminalFeatures.from_redis(terminal_raw)
-    # within 30 days of as_of: the three late ones and the recent one (not the 45-day-old)
-    assert terminal.values["terminal_tx_count_30d"] == 4.0, terminal
-    for user in plan.users:
-        raw = r.get(UserFeatures.KEY_PREFIX + user)
-        assert raw is not None, f"{user}'s features were not pushed"
-    u1 = UserFeatures.from_redis(r.get(UserFeatures.KEY_PREFIX + plan.users[0]) or b"")
-    assert u1.values["user_tx_count_30d"] == 3.0, u1
+    now = dt.datetime.now(dt.UTC)
+    online_history = bronze_history(settings, users=plan.users, terminals={plan.terminal})
+
+    async def read_now() -> list[StoredFeatures]:
+        try:
+            return [await store.read(user, plan.terminal, now) for user in plan.users]
+        finally:
+            await store.close()
+
+    deadline = time.monotonic() + 60  # the job applies each record within seconds
+    while True:
+        found = asyncio.run(read_now())
+        expected_online = [
+            reference_records(
+                TransactionContext(1.0, False, now),
+                online_history.by_user[user],
+                online_history.by_terminal[plan.terminal],
+            )
+            for user in plan.users
+        ]
+        want = [
+            (
+                tuple(u.values[n] for n in USER_RECORD),
+                tuple(m.values[n] for n in TERMINAL_FEATURES),
+            )
+            for u, m in expected_online
+        ]
+        got = [(f.user, f.terminal) for f in found]
+        if got == want or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert got == want
+    # within 30 days of now: the three late ones and the recent one (not the 45-day-old)
+    terminal_count = TERMINAL_FEATURES.index("terminal_tx_count_30d")
+    assert want[0][1][terminal_count] == 4.0
+    assert want[0][0][USER_RECORD.index("user_tx_count_30d")] == 3.0

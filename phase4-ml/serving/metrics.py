@@ -42,9 +42,15 @@ MODEL_CREATED = Gauge(
     "Unix time the loaded model version was registered (0 when none is loaded or unknown)",
     multiprocess_mode="max",
 )
-CACHE_HITS = Counter("fraud_redis_cache_hits_total", "Feature records found in Redis", ["kind"])
+CACHE_HITS = Counter(
+    "fraud_redis_cache_hits_total",
+    "Lookups whose card (kind=user) or terminal had events in the online state",
+    ["kind"],
+)
 CACHE_MISSES = Counter(
-    "fraud_redis_cache_misses_total", "Feature records absent from Redis (defaults used)", ["kind"]
+    "fraud_redis_cache_misses_total",
+    "Lookups whose card or terminal had no event in the lookback (no history)",
+    ["kind"],
 )
 CACHE_ERRORS = Counter(
     "fraud_redis_cache_errors_total",
@@ -53,6 +59,15 @@ CACHE_ERRORS = Counter(
 )
 FALLBACKS = Counter(
     "fraud_feature_fallback_total", "Predictions scored with default features (Redis unavailable)"
+)
+STALE = Counter(
+    "fraud_feature_stale_total",
+    "Predictions scored while the streaming feature job lagged or was down (stale state)",
+)
+STREAM_FRESH = Gauge(
+    "fraud_feature_stream_fresh",
+    "1 while the streaming feature job's heartbeat says the online state is current",
+    multiprocess_mode="min",
 )
 BREAKER_STATE = Gauge(
     "fraud_redis_breaker_open",

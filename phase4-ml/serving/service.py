@@ -1,4 +1,8 @@
-"""One prediction end to end: features from the online store, the model, metrics, the log row."""
+"""One prediction end to end: features from the online store, the model, metrics, the log row.
+
+A transaction's features are the online state's at its event time (``event_time``, else
+the time the request arrived): the card's and the terminal's events strictly before it.
+"""
 
 from __future__ import annotations
 
@@ -54,17 +58,20 @@ class ScoringService:
         )
         self._poll: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.predictor.refresh)
         self._export_version()
         if self.log is not None:
             await self.log.start()
+        await self.features.watch_stream()
         self._poll = asyncio.create_task(self._poll_registry(), name="model-poll")
         self._flush = asyncio.create_task(self._flush_metrics(), name="metrics-flush")
+        self._watch = asyncio.create_task(self._watch_stream(), name="stream-watch")
 
     async def stop(self) -> None:
-        for task in (self._poll, self._flush):
+        for task in (self._poll, self._flush, self._watch):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -82,6 +89,11 @@ class ScoringService:
                     self._export_version()
             except Exception:  # the poller must survive anything
                 log.exception("model poll failed")
+
+    async def _watch_stream(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stream_watch_seconds)
+            await self.features.watch_stream()
 
     async def _flush_metrics(self) -> None:
         while True:
@@ -119,11 +131,10 @@ class ScoringService:
         model = self.predictor.model
         if model is None:
             raise NotReadyError(self.predictor.last_error or "no model loaded")
-        found = await self.features.lookup(r.user_id, r.merchant_id)
         now = dt.datetime.now(dt.UTC)
-        row = vectors.vector(
-            r.amount, r.is_international, r.event_time or now, found.user, found.terminal
-        )
+        at = r.event_time or now
+        found = await self.features.lookup(r.user_id, r.merchant_id, at)
+        row = vectors.vector(r.amount, r.is_international, at, found.user, found.terminal)
         x = np.array((row,), dtype=np.float32)
         probs, reasons = self.predictor.score_with_reasons(
             x, self.settings.top_reasons, self.reasons_threshold
@@ -171,8 +182,10 @@ class ScoringService:
         model = self.predictor.model
         if model is None:
             raise NotReadyError(self.predictor.last_error or "no model loaded")
-        lookups = await self.features.lookup_many([(r.user_id, r.merchant_id) for r in requests])
         now = dt.datetime.now(dt.UTC)
+        lookups = await self.features.lookup_many(
+            [(r.user_id, r.merchant_id, r.event_time or now) for r in requests]
+        )
         x = np.array(
             [self._vector(r, found, now) for r, found in zip(requests, lookups, strict=True)],
             dtype=np.float32,

@@ -1,7 +1,7 @@
-"""The scoring API's and the feature writer's configuration, read from the environment.
+"""The scoring API's configuration, read from the environment.
 
 Engine endpoints use the platform-wide names (``REDIS_HOST``, ``POSTGRES_HOST``,
-``TRINO_HOST``, ``MLFLOW_TRACKING_URI``, ...) shared with every other component; the
+``MLFLOW_TRACKING_URI``, ...) shared with every other component; the
 API's own knobs take the prefix ``SERVING_`` (e.g. ``SERVING_SCORING_BACKEND=sklearn``).
 """
 
@@ -22,7 +22,7 @@ def _env(name: str) -> AliasChoices:
 
 
 class ServingSettings(BaseSettings):
-    """Everything the API and the feature writer need; tests build their own instances."""
+    """Everything the API needs; tests build their own instances."""
 
     model_config = SettingsConfigDict(env_prefix="SERVING_", extra="ignore", populate_by_name=True)
 
@@ -38,7 +38,13 @@ class ServingSettings(BaseSettings):
     )
     breaker_fail_max: int = Field(default=5, ge=1, description="consecutive failures that open it")
     breaker_reset_seconds: float = Field(default=5.0, gt=0, description="open -> half-open after")
-    feature_ttl_seconds: int = Field(default=86_400, ge=1, description="feature writer: key TTL")
+    stream_stale_seconds: float = Field(
+        default=10.0, gt=0, description="answers are 'stale' when the stream's heartbeat is older"
+    )
+    stream_max_backlog: int = Field(
+        default=5_000, ge=0, description="... or its backlog (records not applied) is larger"
+    )
+    stream_watch_seconds: float = Field(default=1.0, gt=0, description="heartbeat read interval")
 
     # --- model
     mlflow_tracking_uri: str = Field(
@@ -80,14 +86,6 @@ class ServingSettings(BaseSettings):
     spill_dir: Path = Field(
         default=Path(".cache/fraud-api/spill"), description="durable outage buffer"
     )
-
-    # --- trino (feature writer)
-    trino_host: str = Field(default="127.0.0.1", validation_alias=_env("TRINO_HOST"))
-    trino_port: int = Field(default=8085, validation_alias=_env("TRINO_PORT"))
-    trino_catalog: str = Field(default="delta", validation_alias=_env("TRINO_CATALOG"))
-    trino_schema: str = "gold"
-    user_table: str = names.MART_USER_RISK_PROFILES
-    terminal_table: str = names.MART_TERMINAL_RISK_PROFILES
 
     # --- HTTP server (fraud-api)
     host: str = "127.0.0.1"

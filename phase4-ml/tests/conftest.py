@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from fraud_infra.stack import Stack, StackError
+from fraud_testing.serving import RedisProcess
 from training import data, models
 from training.settings import TrainingSettings
 from training.split import Split, split
@@ -62,3 +63,14 @@ def mlflow_server(native_stack: Stack) -> Iterator[str]:
     finally:
         if MLFLOW_SERVICE in started:
             native_stack.stop([MLFLOW_SERVICE])
+
+
+@pytest.fixture(scope="module")
+def private_redis() -> Iterator[RedisProcess]:
+    """A redis-server of the test module's own (never the shared stack's), on a free port."""
+    r = RedisProcess()
+    r.start()
+    try:
+        yield r
+    finally:
+        r.stop()

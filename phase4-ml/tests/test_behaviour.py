@@ -17,8 +17,14 @@ import pytest
 import requests
 
 from fraud_contracts import features
-from fraud_testing.serving import ApiThread, RedisProcess, seed_cache
-from serving.feature_store import RedisFeatureStore
+from fraud_testing.serving import (
+    ApiThread,
+    RedisProcess,
+    StreamHeartbeat,
+    card_history,
+    seed_cache,
+)
+from serving.feature_store import FraudReport, RedisFeatureStore
 from serving.main import create_app
 from serving.service import ScoringService
 from serving.settings import ServingSettings
@@ -109,9 +115,13 @@ def scoring_api(
         spill_dir=tmp / "spill",
         reasons_min_tier="low",  # every answer carries its reasons: compared below
     )
+    store = RedisFeatureStore.from_settings(settings)
     try:
-        with ApiThread(create_app(ScoringService(settings))) as api:
-            yield api.url, RedisFeatureStore.from_settings(settings)
+        with (
+            StreamHeartbeat(store.writer()),  # the online state counts as current
+            ApiThread(create_app(ScoringService(settings))) as api,
+        ):
+            yield api.url, store
     finally:
         redis_server.stop()
 
@@ -129,28 +139,27 @@ def _predict(url: str, **tx: object) -> dict[str, Any]:
 def test_identifiers_matter_only_through_the_records_they_point_at(
     scoring_api: tuple[str, RedisFeatureStore], genuine_sample: pd.DataFrame
 ) -> None:
-    """Two transactions whose identifiers differ but whose user and terminal records are
-    the same score the same; pointing the same transaction at another terminal's record
-    (a compromised one) or at a user without a record changes its score."""
+    """Two transactions whose identifiers differ but whose cards and terminals have the
+    same history score the same; pointing the same transaction at a terminal whose recent
+    transactions were frauds, or at a card without history, changes its score."""
     url, store = scoring_api
     row = genuine_sample.sort_values("user_tx_count_30d").iloc[-1]  # a user with history
-    as_of = dt.datetime(2026, 3, 7, tzinfo=dt.UTC)
+    at = features.to_ms(dt.datetime.fromisoformat(EVENT_TIME))
     avg = float(row["user_avg_amount_30d"])
-    # the gold row has no stored statistics: a plausible spread and median around its mean
-    user = {n: float(row[n]) for n in features.USER_FEATURES} | {
-        "user_std_amount_30d": 0.5 * avg,
-        "user_median_amount_30d": avg,
-    }
-    terminal = {n: float(row[n]) for n in features.TERMINAL_FEATURES} | dict.fromkeys(RISK, 0.0)
-    store.write(
-        [
-            features.UserFeatures("U-a", as_of, user),
-            features.UserFeatures("U-b", as_of, user),
-            features.TerminalFeatures("M-a", as_of, terminal),
-            features.TerminalFeatures("M-b", as_of, terminal),
-            features.TerminalFeatures("M-compromised", as_of, terminal | COMPROMISED),
-        ]
-    )
+    n_user = max(int(row["user_tx_count_30d"]), 3)
+    # the same spending history on two cards, the same traffic at two terminals, and a
+    # terminal whose recent transactions were reported as frauds (before the day's delay)
+    amounts = [round(avg * (0.6 + 0.8 * i / n_user), 2) for i in range(n_user)]
+    txs = [
+        *card_history("U-a", "M-home", at, amounts, tag="a:"),
+        *card_history("U-b", "M-home", at, amounts, tag="b:"),
+    ]
+    for terminal in ("M-a", "M-b", "M-compromised"):
+        txs += card_history(f"U-{terminal}", terminal, at, [30.0] * 40, tag=f"{terminal}:")
+    frauds = [t for t in txs if t.merchant_id == "M-compromised"][-20:]
+    reports = [FraudReport(t.transaction_id, t.user_id, t.event_ms + 3_600_000) for t in frauds]
+    store.writer().write(txs, reports, now_ms=at)
+    user = {"user_avg_amount_30d": sum(amounts) / len(amounts)}
     tx = {"amount": round(user["user_avg_amount_30d"], 2)}  # the user's usual amount
     first = _predict(url, transaction_id="t-1", user_id="U-a", merchant_id="M-a", **tx)
     renamed = _predict(url, transaction_id="t-2", user_id="U-b", merchant_id="M-b", **tx)

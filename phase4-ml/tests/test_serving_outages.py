@@ -31,6 +31,8 @@ from fraud_testing.serving import (
     ApiThread,
     PostgresProcess,
     RedisProcess,
+    StreamHeartbeat,
+    card_history,
     free_port,
     seed_cache,
     train_model,
@@ -73,8 +75,8 @@ def engines() -> Iterator[tuple[RedisProcess, PostgresProcess]]:
 def serving_settings(
     engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path, **overrides: Any
 ) -> ServingSettings:
-    """Settings against the private engines, a seeded model cache, and one user's features
-    in Redis."""
+    """Settings against the private engines, a seeded model cache, and one user's history
+    in the online state."""
     r, pg = engines
     seed_cache(tmp_path / "models", train_model("hist_gradient_boosting"))
     settings = ServingSettings(
@@ -87,9 +89,9 @@ def serving_settings(
         spill_dir=tmp_path / "spill",
         **overrides,
     )
-    now = dt.datetime.now(dt.UTC)
-    values = {n: 1.0 for n in features.USER_RECORD}
-    RedisFeatureStore.from_settings(settings).write([features.UserFeatures("U000001", now, values)])
+    now = features.to_ms(dt.datetime.now(dt.UTC))
+    history = card_history("U000001", "M00001", now, [20.0, 35.5, 41.0])
+    RedisFeatureStore.from_settings(settings).writer().write(history, [], now)
     return settings
 
 
@@ -102,7 +104,8 @@ def api(engines: tuple[RedisProcess, PostgresProcess], tmp_path: Path) -> Iterat
         breaker_reset_seconds=1.0,
         log_retry_seconds=1.0,
     )
-    with ApiThread(create_app(ScoringService(settings))) as server:
+    heartbeat = StreamHeartbeat(RedisFeatureStore.from_settings(settings).writer())
+    with heartbeat, ApiThread(create_app(ScoringService(settings))) as server:
         yield server
 
 
@@ -127,6 +130,12 @@ def test_redis_outage_falls_back_and_breaker_recovers(
     r.start()  # same port, same password (data is gone: a miss, not a fallback)
     time.sleep(1.5)  # reset timeout: the next call is the half-open trial
     resp = requests.post(f"{api.url}/predict", json=tx(), timeout=5).json()
+    assert resp["feature_source"] in {"redis", "stale"}  # read from Redis again
+    # the stream's heartbeat (written every second) makes the answers fresh again
+    deadline = time.monotonic() + 10
+    while resp["feature_source"] != "redis" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        resp = requests.post(f"{api.url}/predict", json=tx(), timeout=5).json()
     assert resp["feature_source"] == "redis"
     assert requests.get(f"{api.url}/ready", timeout=5).json()["redis_breaker"] == "closed"
 

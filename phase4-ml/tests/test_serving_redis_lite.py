@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,23 +16,15 @@ from serving.feature_store.redis_lite import LiteRedis
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisProcess]:
-    r = RedisProcess()
-    r.start()
-    try:
-        yield r
-    finally:
-        r.stop()
-
-
-def test_mget_pipelined_auth_and_reconnect(server: RedisProcess) -> None:
-    sync = redis.Redis(port=server.port, password=server.password, db=3)
+def test_mget_pipelined_auth_and_reconnect(private_redis: RedisProcess) -> None:
+    sync = redis.Redis(port=private_redis.port, password=private_redis.password, db=3)
     big = b"x" * 200_000  # a reply that arrives in many chunks
     sync.mset({"a": b"1", "b": b"\xff\x00\r\n", "big": big})
 
     async def scenario() -> None:
-        client = LiteRedis(port=server.port, password=server.password, db=3, timeout=2.0)
+        client = LiteRedis(
+            port=private_redis.port, password=private_redis.password, db=3, timeout=2.0
+        )
         try:
             assert await client.ping()
             assert await client.mget(["a", "missing", "b"]) == [b"1", None, b"\xff\x00\r\n"]
@@ -42,15 +33,15 @@ def test_mget_pipelined_auth_and_reconnect(server: RedisProcess) -> None:
             )
             for i, got in enumerate(results):
                 assert got == [None, b"1", big if i % 7 == 0 else b"\xff\x00\r\n"]
-            server.stop()
+            private_redis.stop()
             with pytest.raises(RedisError):
                 await client.mget(["a"])
-            server.start()  # empty again: no persistence
+            private_redis.start()  # empty again: no persistence
             sync.set("a", b"2")
             assert await client.mget(["a"]) == [b"2"]  # db 3 again after reconnecting
         finally:
             await client.aclose()
-        wrong = LiteRedis(port=server.port, password="wrong", timeout=2.0)
+        wrong = LiteRedis(port=private_redis.port, password="wrong", timeout=2.0)
         with pytest.raises(RedisConnectionError):
             await wrong.mget(["a"])
 
@@ -75,12 +66,12 @@ class _CountingTransport:
         self.inner.abort()
 
 
-def test_commands_of_one_loop_pass_share_one_write(server: RedisProcess) -> None:
-    sync = redis.Redis(port=server.port, password=server.password)
+def test_commands_of_one_loop_pass_share_one_write(private_redis: RedisProcess) -> None:
+    sync = redis.Redis(port=private_redis.port, password=private_redis.password)
     sync.mset({f"u{i}": str(i).encode() for i in range(50)})
 
     async def scenario() -> None:
-        client = LiteRedis(port=server.port, password=server.password, timeout=2.0)
+        client = LiteRedis(port=private_redis.port, password=private_redis.password, timeout=2.0)
         try:
             assert await client.ping()
             proto = client._proto

@@ -1,5 +1,5 @@
-"""The scoring path's fast record parser (serving.feature_store.records) and vector
-(serving.vectors) equal the feature contract exactly."""
+"""The scoring path's vector (serving.vectors) equals the feature contract exactly, and
+the prediction log's binary COPY frames rows as Postgres reads them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from fraud_contracts import features
 from serving import vectors
-from serving.feature_store.records import parse_terminal, parse_user
 from serving.prediction_log import COLUMNS, _from_spill, copy_binary
 
 pytestmark = pytest.mark.unit
@@ -54,50 +53,20 @@ def test_vector_equals_build_features_to_array() -> None:
         event_time = (base + dt.timedelta(seconds=rng.randint(0, 10**8))).astimezone(tz)
         amount = rng.choice([0.01, 1.0, rng.lognormvariate(3.5, 1.0), 1e9])
         intl = rng.random() < 0.1
-        # the API parses the stored records
-        user_raw = user.to_redis() if user else None
-        terminal_raw = terminal.to_redis() if terminal else None
         expected = features.to_array(
             features.build_features(
-                features.TransactionContext(amount, intl, event_time),
-                features.UserFeatures.from_redis(user_raw) if user_raw else None,
-                features.TerminalFeatures.from_redis(terminal_raw) if terminal_raw else None,
+                features.TransactionContext(amount, intl, event_time), user, terminal
             )
         )
+        # the online store hands over the values in the contract's order
         got = vectors.vector(
             amount,
             intl,
             event_time,
-            parse_user(user_raw.encode()) if user_raw else None,
-            parse_terminal(terminal_raw) if terminal_raw else None,
+            tuple(user.values[n] for n in features.USER_RECORD) if user else None,
+            tuple(terminal.values[n] for n in features.TERMINAL_FEATURES) if terminal else None,
         )
         assert got == expected, (i, got, expected)
-
-
-def test_records_the_contract_refuses_are_refused() -> None:
-    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    good = json.loads(
-        features.UserFeatures("U1", now, dict.fromkeys(features.USER_RECORD, 1.0)).to_redis()
-    )
-    bad = [
-        good | {"fingerprint": "0000000000000000"},
-        {k: v for k, v in good.items() if k != "user_tx_count_1h"},
-        {k: v for k, v in good.items() if k != "as_of"},
-        good | {"as_of": "yesterday"},
-        good | {"user_avg_amount_7d": "x"},
-    ]
-    for record in bad:
-        raw = orjson.dumps(record)
-        with pytest.raises((ValueError, KeyError, TypeError)):
-            features.UserFeatures.from_redis(raw)
-        with pytest.raises((ValueError, KeyError, TypeError)):
-            parse_user(raw)
-    with pytest.raises(ValueError):
-        parse_user(b"{not json")
-    # json (not orjson) accepts NaN: the contract's parser decides, as before
-    nan = json.dumps(good | {"user_avg_amount_7d": float("nan")})
-    position = features.USER_RECORD.index("user_avg_amount_7d")
-    assert str(parse_user(nan)[position]) == "nan"
 
 
 def test_copy_binary_frames_rows_and_treats_replayed_rows_alike() -> None:

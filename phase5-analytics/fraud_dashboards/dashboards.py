@@ -196,13 +196,29 @@ PIPELINE_HEALTH = DashboardSpec(
                     width=8,
                 ),
                 PanelSpec(
-                    "Feature-store age",
-                    "How old the online features are: now - the newest as_of of sampled "
-                    "Redis records. Alert FeatureStoreStale at 1 h.",
+                    "Online feature freshness",
+                    "Kafka to the online state, per record (p50, p95, p99 over 5 min; "
+                    "objective p95 <= 2 s, alert FeatureFreshnessSLO), and the age of the "
+                    "streaming job's heartbeat (alert FeatureStoreStale at 1 min).",
                     (
                         _q(
-                            "time() - max by (kind) (fraud_feature_store_as_of_timestamp_seconds)",
-                            "{{kind}}",
+                            "histogram_quantile(0.5, sum by (le) "
+                            f"(rate(fraud_feature_stream_delay_seconds_bucket[{RATE}])))",
+                            "p50",
+                        ),
+                        _q(
+                            "histogram_quantile(0.95, sum by (le) "
+                            f"(rate(fraud_feature_stream_delay_seconds_bucket[{RATE}])))",
+                            "p95",
+                        ),
+                        _q(
+                            "histogram_quantile(0.99, sum by (le) "
+                            f"(rate(fraud_feature_stream_delay_seconds_bucket[{RATE}])))",
+                            "p99",
+                        ),
+                        _q(
+                            "time() - max(fraud_feature_stream_heartbeat_timestamp_seconds)",
+                            "heartbeat age",
                         ),
                     ),
                     unit="s",

@@ -89,12 +89,7 @@ def default_sources(settings: PipelineExporterSettings) -> list[Source]:
         Source("quarantine", partial(sources.quarantine_sizes, query)),
         Source(
             "feature_store",
-            partial(
-                sources.feature_store_as_of,
-                client,
-                settings.redis_key_prefix,
-                settings.feature_sample,
-            ),
+            partial(sources.feature_stream_status, client, settings.redis_key_prefix),
         ),
         Source("airflow", partial(sources.airflow_dags, airflow.get)),
     ]

@@ -32,10 +32,20 @@ GOLD_LAST_REFRESH = Gauge(
     "Unix time of the last successful refresh of a gold mart (newest _batch_at)",
     ["table"],
 )
-FEATURE_STORE_AS_OF = Gauge(
-    "fraud_feature_store_as_of_timestamp_seconds",
-    "Unix time the online features are valid for (newest as_of of sampled Redis records)",
-    ["kind"],
+FEATURE_STREAM_HEARTBEAT = Gauge(
+    "fraud_feature_stream_heartbeat_timestamp_seconds",
+    "Unix time of the streaming feature job's last heartbeat in the online state",
+    ["store"],
+)
+FEATURE_STREAM_BACKLOG = Gauge(
+    "fraud_feature_stream_reported_backlog_records",
+    "Records of the topics the streaming feature job had not applied at its last heartbeat",
+    ["store"],
+)
+FEATURE_STREAM_APPLIED_THROUGH = Gauge(
+    "fraud_feature_stream_reported_applied_through_timestamp_seconds",
+    "Kafka time of the newest record in the online state, at the job's last heartbeat",
+    ["store"],
 )
 QUARANTINE_ROWS = Gauge(
     "fraud_quarantine_rows",

@@ -34,8 +34,6 @@ class PipelineExporterSettings(BaseSettings):
     redis_password: SecretStr | None = Field(default=None, validation_alias=_env("REDIS_PASSWORD"))
     redis_db: int = Field(default=0, ge=0, validation_alias=_env("REDIS_DB"))
     redis_key_prefix: str = ""
-    #: feature records read per kind for the as-of time (one snapshot writes one as_of)
-    feature_sample: int = Field(default=20, ge=1)
 
     airflow_url: str = Field(default="http://127.0.0.1:8082", validation_alias=_env("AIRFLOW_URL"))
     airflow_user: str = Field(default="admin", validation_alias=_env("AIRFLOW_ADMIN_USER"))

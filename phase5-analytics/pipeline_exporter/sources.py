@@ -6,19 +6,17 @@ Every source takes its engine as a small callable or client, so tests pass fakes
   are read through their Delta statistics (``$partitions``: min/max per column from the
   transaction log), never their data files; the small unpartitioned marts and the
   quarantine tables are aggregated directly.
-- feature store (Redis): ``scan_iter`` / ``mget`` of a redis-py client.
+- feature store (Redis): ``get`` of a redis-py client (the streaming job's heartbeat).
 - Airflow: ``get(path, params) -> JSON`` of its REST API (v2).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from fraud_contracts.features import TerminalFeatures, UserFeatures
+from fraud_contracts import online
 from fraud_contracts.names import BRONZE_TABLES
 from pipeline_exporter import metrics
 
@@ -100,29 +98,32 @@ def quarantine_sizes(query: Query) -> None:
 
 # ============================================================================ feature store
 class FeatureRedis(Protocol):
-    """The two redis-py calls used (``redis.Redis`` or a fake)."""
+    """The redis-py call used (``redis.Redis`` or a fake)."""
 
-    def scan_iter(self, match: str, count: int) -> Iterator[Any]: ...
-
-    def mget(self, keys: Any) -> Any: ...
+    def get(self, name: str) -> Any: ...
 
 
-def feature_store_as_of(client: FeatureRedis, key_prefix: str = "", sample: int = 20) -> None:
-    """Newest ``as_of`` among ``sample`` records of each kind (the feature writer stores one
-    snapshot, every record of it with the same as_of); no records of a kind, no series."""
-    kinds = {"users": UserFeatures.KEY_PREFIX, "terminals": TerminalFeatures.KEY_PREFIX}
-    values: dict[tuple[str, ...], float] = {}
-    for kind, prefix in kinds.items():
-        keys = list(islice(client.scan_iter(match=f"{key_prefix}{prefix}*", count=1000), sample))
-        if not keys:
-            continue
-        times = [
-            dt.datetime.fromisoformat(json.loads(raw)["as_of"]) for raw in client.mget(keys) if raw
-        ]
-        if times:
-            newest = max(t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in times)
-            values[(kind,)] = newest.timestamp()
-    metrics.set_all(metrics.FEATURE_STORE_AS_OF, values)
+def feature_stream_status(client: FeatureRedis, key_prefix: str = "") -> None:
+    """The streaming feature job's heartbeat in the online state (its last write, its
+    backlog, the Kafka time it has applied through); no heartbeat, no series."""
+    raw = client.get(key_prefix + online.STATUS_KEY)
+    store = ("redis",)
+    if raw is None:
+        values: tuple[float, ...] = ()
+    else:
+        status = online.StreamStatus.from_redis(raw)
+        values = (
+            status.updated_ms / 1000,
+            float(status.backlog),
+            status.applied_through_ms / 1000,
+        )
+    gauges = (
+        metrics.FEATURE_STREAM_HEARTBEAT,
+        metrics.FEATURE_STREAM_BACKLOG,
+        metrics.FEATURE_STREAM_APPLIED_THROUGH,
+    )
+    for i, gauge in enumerate(gauges):
+        metrics.set_all(gauge, {store: values[i]} if values else {})
 
 
 # ============================================================================ Airflow

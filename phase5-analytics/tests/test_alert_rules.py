@@ -86,6 +86,7 @@ EXPORTERS = (
     "spark_jobs.metrics",
     "serving.metrics",
     "serving.live_scorer",
+    "serving.feature_stream",
     "training.monitor",
     "alert_log.app",
     "pipeline_exporter.metrics",

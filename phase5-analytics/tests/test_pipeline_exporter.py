@@ -4,15 +4,15 @@ containment (a failing source is marked down, the others still refresh)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from fraud_contracts import online
 from pipeline_exporter import metrics, sources
 from pipeline_exporter.exporter import AirflowApi, Source, refresh
 from pipeline_exporter.settings import PipelineExporterSettings
@@ -112,31 +112,29 @@ class FakeRedis:
     def __init__(self, data: dict[str, str]) -> None:
         self.data = data
 
-    def scan_iter(self, match: str, count: int = 10) -> Iterator[str]:
-        prefix = match.removesuffix("*")
-        return (k for k in self.data if k.startswith(prefix))
-
-    def mget(self, keys: Sequence[str]) -> list[str | None]:
-        return [self.data.get(k) for k in keys]
+    def get(self, name: str) -> str | None:
+        return self.data.get(name)
 
 
-def test_feature_store_as_of_is_the_newest_sampled_record_per_kind() -> None:
-    def record(as_of: dt.datetime) -> str:
-        return json.dumps({"id": "x", "as_of": as_of.isoformat()})
-
-    sources.feature_store_as_of(
+def test_the_feature_streams_heartbeat_is_exported_and_its_absence_is_no_series() -> None:
+    status = online.StreamStatus(int(T0.timestamp() * 1000), 42, int(T0.timestamp() * 1000) - 5)
+    sources.feature_stream_status(
         FakeRedis(
             {
-                "t:user_features:U1": record(T0 - dt.timedelta(hours=1)),
-                "t:user_features:U2": record(T0),
-                "user_features:U3": record(T0 + dt.timedelta(days=1)),  # another prefix
+                "t:" + online.STATUS_KEY: status.to_redis(),
+                online.STATUS_KEY: online.StreamStatus(1, 1, 1).to_redis(),  # another prefix
             }
         ),
         key_prefix="t:",
     )
-    assert sample("fraud_feature_store_as_of_timestamp_seconds", kind="users") == T0.timestamp()
-    # no terminal records at all: no series
-    assert sample("fraud_feature_store_as_of_timestamp_seconds", kind="terminals") is None
+    heartbeat = "fraud_feature_stream_heartbeat_timestamp_seconds"
+    assert sample(heartbeat, store="redis") == T0.timestamp()
+    assert sample("fraud_feature_stream_reported_backlog_records", store="redis") == 42
+    assert sample(
+        "fraud_feature_stream_reported_applied_through_timestamp_seconds", store="redis"
+    ) == pytest.approx(T0.timestamp() - 0.005)
+    sources.feature_stream_status(FakeRedis({}), key_prefix="t:")  # no heartbeat (any more)
+    assert sample(heartbeat, store="redis") is None
 
 
 def test_airflow_exports_last_success_last_failure_and_task_counts() -> None:

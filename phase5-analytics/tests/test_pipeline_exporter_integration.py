@@ -62,7 +62,7 @@ def test_every_source_refreshes_with_plausible_values(native_stack: Stack) -> No
     assert all(ingested[t] >= bronze[t] - 1 for t in bronze), (bronze, ingested)
     for name in (
         "fraud_gold_last_refresh_timestamp_seconds",
-        "fraud_feature_store_as_of_timestamp_seconds",
+        "fraud_feature_stream_heartbeat_timestamp_seconds",
     ):
         values = series(name)
         assert all(plausible(v) for v in values.values()), (name, values)

@@ -1,4 +1,6 @@
-"""Test and benchmark helpers: a small model in the local model cache, throwaway engines.
+"""Test and benchmark helpers: a small model in the local model cache, throwaway engines,
+an online state seeded with histories (:func:`card_history`) and kept "fresh"
+(:class:`StreamHeartbeat`).
 
 Outage tests must not touch the shared native stack, so :class:`RedisProcess` and
 :class:`PostgresProcess` run private instances on free ports (Postgres from the Debian
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fraud_contracts import features, names
+from fraud_contracts import features, names, online
+from serving.feature_store import EventWriter, TransactionEvent
 from serving.predictor import ModelCache, ModelInfo
 from training.export import convert
 
@@ -280,3 +284,53 @@ class ApiThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+# ---------------------------------------------------------------- the online state
+def card_history(
+    user_id: str,
+    merchant_id: str,
+    end_ms: int,
+    amounts: list[float],
+    days: float = 30.0,
+    tag: str = "",
+) -> list[TransactionEvent]:
+    """Transactions of one card at one terminal, spread evenly over the ``days`` before
+    ``end_ms`` (ids ``<tag><user>-<i>``), for seeding the online state."""
+    span = int(days * features.DAY_MS)
+    step = span // (len(amounts) + 1)
+    return [
+        TransactionEvent(
+            f"{tag}{user_id}-{i}", user_id, merchant_id, end_ms - span + step * (i + 1), a
+        )
+        for i, a in enumerate(amounts)
+    ]
+
+
+class StreamHeartbeat:
+    """Writes a fresh streaming-job heartbeat every second into a store's Redis (what the
+    ``fraud-feature-stream`` job does), so the API calls its answers fresh; a context
+    manager (tests without the job)."""
+
+    def __init__(self, writer: EventWriter, backlog: int = 0) -> None:
+        self.writer = writer
+        self.backlog = backlog
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def beat(self) -> None:
+        now = int(time.time() * 1000)
+        self.writer.set_status(online.StreamStatus(now, self.backlog, now), ttl_ms=60_000)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.beat()
+
+    def __enter__(self) -> StreamHeartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

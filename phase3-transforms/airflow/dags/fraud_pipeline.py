@@ -1,11 +1,12 @@
 """``fraud_pipeline``: bronze -> silver -> gold with dbt on Trino every 15 minutes, then
-the gold user profiles into the Redis feature store, then one log line with the sizes
-of the quarantines (``fraud-quarantine``).
+one log line with the sizes of the quarantines (``fraud-quarantine``).
 
-Only tests of data that would corrupt features or training fail ``dbt_test`` and so stop
-the push; incomplete or unmatched data (orphan or duplicate labels, unknown merchants)
-is quarantined in silver and warns (the dbt project's README, "Which tests block").
-``report_quarantine`` comes last so that reporting can never hold the push back.
+Only tests of data that would corrupt features or training fail ``dbt_test``;
+incomplete or unmatched data (orphan or duplicate labels, unknown merchants) is
+quarantined in silver and warns (the dbt project's README, "Which tests block").
+The online features are not this DAG's: the streaming feature job keeps them current
+within seconds (phase4-ml/serving/feature_stream.py), by the same definition gold's
+point-in-time features follow.
 
 One run at a time (``max_active_runs=1``) and no catch-up: a late or long run delays the
 next one instead of piling runs up. Every task retries with backoff, has its own
@@ -35,13 +36,12 @@ STEPS: dict[str, tuple[str, timedelta]] = {
         dbt_command("test", "--exclude-resource-type", "unit_test"),
         timedelta(minutes=20),
     ),
-    "push_features_to_redis": (platform_command("fraud-feature-writer"), timedelta(minutes=10)),
     "report_quarantine": (platform_command("fraud-quarantine"), timedelta(minutes=5)),
 }
 
 with DAG(
     dag_id="fraud_pipeline",
-    description="dbt medallion models (bronze -> silver -> gold) and the Redis feature push",
+    description="dbt medallion models (bronze -> silver -> gold) and the quarantine report",
     schedule="*/15 * * * *",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

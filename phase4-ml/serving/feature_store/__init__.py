@@ -1,18 +1,16 @@
-"""The online feature store: per-user and per-terminal records for real-time scoring.
+"""The online feature store: every card's and terminal's recent events, for real-time scoring.
 
 One interface (:class:`FeatureStore`, :mod:`serving.feature_store.base`) and one module
 per backend (:mod:`serving.feature_store.redis`), as Feast's online stores. Both sides use
-it:
+the layout of :mod:`fraud_contracts.online`:
 
-- the feature writer (``fraud-feature-writer``, :mod:`serving.feature_writer`) stores the
-  gold marts' records with :meth:`FeatureStore.write`;
+- the streaming feature job (``fraud-feature-stream``, :mod:`serving.feature_stream`)
+  writes each transaction and fraud report as it arrives on Kafka
+  (:class:`~serving.feature_store.events.EventWriter`);
 - the scoring API (:mod:`serving.feature_client`) reads one transaction's user and
-  terminal records with :meth:`FeatureStore.read` (a batch's with
-  :meth:`FeatureStore.read_many`), behind its circuit breaker.
-
-The key layout is the contract's (:mod:`fraud_contracts.features`:
-``user_features:{user_id}``, ``terminal_features:{merchant_id}``), the value the record's
-JSON (:mod:`serving.feature_store.records`).
+  terminal values with :meth:`FeatureStore.read` (a batch's with
+  :meth:`FeatureStore.read_many`), behind its circuit breaker: the contract's
+  definition over the events strictly before the transaction.
 """
 
 from __future__ import annotations
@@ -21,28 +19,37 @@ from serving.feature_store.base import (
     FeatureSource,
     FeatureStore,
     FeatureStoreError,
-    KeyLayout,
-    Record,
+    Lookup,
     StoredFeatures,
     Values,
+)
+from serving.feature_store.events import (
+    EventWriter,
+    FraudReport,
+    OnlineHistory,
+    TransactionEvent,
+    records_at,
 )
 from serving.feature_store.redis import RedisFeatureStore
 from serving.settings import ServingSettings
 
 __all__ = [
+    "EventWriter",
     "FeatureSource",
     "FeatureStore",
     "FeatureStoreError",
-    "KeyLayout",
-    "Record",
+    "FraudReport",
+    "Lookup",
+    "OnlineHistory",
     "RedisFeatureStore",
     "StoredFeatures",
+    "TransactionEvent",
     "Values",
     "open_store",
+    "records_at",
 ]
 
 
-def open_store(settings: ServingSettings, *, chunk: int = 5_000) -> FeatureStore:
-    """The store the settings point at (Redis: the platform's only backend); writes go in
-    batches of ``chunk`` records."""
-    return RedisFeatureStore.from_settings(settings, chunk=chunk)
+def open_store(settings: ServingSettings) -> FeatureStore:
+    """The store the settings point at (Redis: the platform's only backend)."""
+    return RedisFeatureStore.from_settings(settings)

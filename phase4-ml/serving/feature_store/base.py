@@ -1,35 +1,34 @@
-"""The online feature store's interface: what a backend stores, and how it is read.
+"""The online feature store's interface: how the scoring API reads a transaction's features.
 
-A backend keeps one value per user and one per terminal under the keys of
-:class:`KeyLayout` (the contract's ``UserFeatures.KEY_PREFIX`` /
-``TerminalFeatures.KEY_PREFIX`` plus the identifier, behind an optional prefix), each
-value the record's JSON (:mod:`serving.feature_store.records`). It writes whole records
-(one value per key, so a reader sees the old record or the new one, never a mix) from a
-batch job, synchronously, and reads one transaction's user and terminal records in one
+The state is the recent events of every card and terminal (:mod:`fraud_contracts.online`),
+which the streaming feature job keeps current; a read returns, for one transaction, the
+user's and the terminal's values computed from the events strictly before its time by
+the contract's definition (:func:`fraud_contracts.features.reference_records`), in one
 round trip from the API's event loop, asynchronously.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from fraud_contracts.features import TerminalFeatures, UserFeatures
+from fraud_contracts.online import StreamStatus
 
-#: A stored record's values, in ``features.USER_RECORD`` / ``TERMINAL_FEATURES`` order.
+#: A user's or a terminal's values, in ``features.USER_RECORD`` / ``TERMINAL_FEATURES`` order.
 Values = tuple[float, ...]
-#: What the store keeps: a user's or a terminal's aggregates as of a snapshot time.
-Record = UserFeatures | TerminalFeatures
-#: Where a transaction's features came from: the store, or the no-history defaults
-#: because the store could not be read.
-FeatureSource = Literal["redis", "fallback"]
+#: Where a transaction's features came from: the online state kept current by the
+#: streaming job ("redis"); the same state while the job lags or is down ("stale": the
+#: newest transactions may be missing); or the no-history defaults because the store
+#: could not be read ("fallback").
+FeatureSource = Literal["redis", "stale", "fallback"]
 
 
 @dataclass(frozen=True, slots=True)
 class StoredFeatures:
-    """One transaction's user and terminal values (None: no record, i.e. no history)."""
+    """One transaction's user and terminal values (None: the defaults, no history read)."""
 
     user: Values | None
     terminal: Values | None
@@ -45,45 +44,28 @@ class FeatureStoreError(Exception):
         self.reason = reason
 
 
-class KeyLayout:
-    """The keys of a user's and a terminal's record, behind ``prefix`` (tests isolate
-    their keys with one; empty in production)."""
-
-    __slots__ = ("terminal", "user")
-
-    def __init__(self, prefix: str = "") -> None:
-        self.user = prefix + UserFeatures.KEY_PREFIX
-        self.terminal = prefix + TerminalFeatures.KEY_PREFIX
-
-    def of(self, record: Record) -> str:
-        """The key ``record`` is stored under."""
-        if isinstance(record, UserFeatures):
-            return self.user + record.user_id
-        return self.terminal + record.merchant_id
-
-    def pair(self, user_id: str, merchant_id: str) -> tuple[str, str]:
-        """The keys one transaction reads: its user's and its terminal's."""
-        return self.user + user_id, self.terminal + merchant_id
+#: one transaction to read: (user_id, merchant_id, event time)
+Lookup = tuple[str, str, dt.datetime]
 
 
 class FeatureStore(ABC):
-    """An online store: batch writes (the feature writer), point reads (the API)."""
+    """An online store of events, read point in time by the API."""
 
     @abstractmethod
-    def write(self, records: Iterable[Record]) -> int:
-        """Store every record (replacing the previous one of its key); returns the count."""
+    async def read(self, user_id: str, merchant_id: str, at: dt.datetime) -> StoredFeatures:
+        """The user's and the terminal's values at ``at`` (from the events before it).
 
-    @abstractmethod
-    async def read(self, user_id: str, merchant_id: str) -> StoredFeatures:
-        """The stored values of one transaction's user and terminal.
-
-        Raises :class:`FeatureStoreError` when the store cannot answer; a missing or
-        unreadable record is ``None``, not an error.
+        Raises :class:`FeatureStoreError` when the store cannot answer; a card or a
+        terminal without events has the values of "no history", not an error.
         """
 
     @abstractmethod
-    async def read_many(self, pairs: Sequence[tuple[str, str]]) -> list[StoredFeatures]:
-        """:meth:`read` of many (user_id, merchant_id) pairs, in one round trip."""
+    async def read_many(self, lookups: Sequence[Lookup]) -> list[StoredFeatures]:
+        """:meth:`read` of many transactions, their round trips pipelined."""
+
+    @abstractmethod
+    async def stream_status(self) -> StreamStatus | None:
+        """The streaming job's last heartbeat (None: none in the store)."""
 
     @abstractmethod
     async def ping(self) -> bool:

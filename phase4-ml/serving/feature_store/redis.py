@@ -1,35 +1,40 @@
 """The Redis backend of the online feature store.
 
-Writes (the feature writer, a batch job) go through redis-py: ``SET key value EX ttl`` in
-pipelines of ``chunk`` commands without a transaction. Reads (the scoring API, per
-request) are one ``MGET`` of the user's and the terminal's keys on
+Reads (the scoring API, per request) are one Lua script per transaction
+(:class:`~serving.feature_store.events.EventReader`) on
 :class:`~serving.feature_store.redis_lite.LiteRedis`: one pipelined connection per
 process, with a short timeout, whose commands of one event-loop pass leave in one socket
-write. Redis errors and timeouts become :class:`FeatureStoreError` (reason: the redis-py
-exception's class name).
+write. The values are computed from the events by the contract's definition
+(:func:`~serving.feature_store.events.records_at`). Redis errors and timeouts become
+:class:`FeatureStoreError` (reason: the redis-py exception's class name). Writes are the
+streaming job's (:class:`~serving.feature_store.events.EventWriter`, redis-py);
+:meth:`RedisFeatureStore.writer` opens one on the same database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
 
 import redis
 from redis.exceptions import RedisError
 
-from serving.feature_store.base import (
-    FeatureStore,
-    FeatureStoreError,
-    KeyLayout,
-    Record,
-    StoredFeatures,
-)
-from serving.feature_store.records import decode_terminal, decode_user, encode
-from serving.feature_store.redis_lite import LiteRedis
+from fraud_contracts import online
+from fraud_contracts.features import to_ms
+from serving import metrics
+from serving.feature_store.base import FeatureStore, FeatureStoreError, Lookup, StoredFeatures
+from serving.feature_store.events import EventReader, EventWriter, records_at
+from serving.feature_store.redis_lite import LiteRedis, _command
 from serving.settings import ServingSettings
+
+#: a card (terminal) with events in the lookback is a hit; without, a miss: no history
+_HIT_USER, _HIT_TERMINAL = (metrics.CACHE_HITS.labels(k) for k in ("user", "terminal"))
+_MISS_USER, _MISS_TERMINAL = (metrics.CACHE_MISSES.labels(k) for k in ("user", "terminal"))
 
 
 class RedisFeatureStore(FeatureStore):
-    """User and terminal records in one Redis database (see the module docstring)."""
+    """The online state in one Redis database (see the module docstring)."""
 
     def __init__(
         self,
@@ -39,16 +44,10 @@ class RedisFeatureStore(FeatureStore):
         password: str | None = None,
         db: int = 0,
         key_prefix: str = "",
-        ttl_seconds: int = 86_400,
         read_timeout: float = 0.05,
-        write_timeout: float = 30.0,
-        chunk: int = 5_000,
     ) -> None:
         self.host, self.port, self.password, self.db = host, port, password, db
-        self.keys = KeyLayout(key_prefix)
-        self.ttl_seconds = ttl_seconds
-        self.write_timeout = write_timeout
-        self.chunk = chunk
+        self.key_prefix = key_prefix
         self.reader = LiteRedis(
             host,
             port,
@@ -57,9 +56,10 @@ class RedisFeatureStore(FeatureStore):
             timeout=read_timeout,
             connect_timeout=max(read_timeout, 0.5),
         )
+        self.events = EventReader(self.reader, key_prefix)
 
     @classmethod
-    def from_settings(cls, settings: ServingSettings, *, chunk: int = 5_000) -> RedisFeatureStore:
+    def from_settings(cls, settings: ServingSettings) -> RedisFeatureStore:
         password = settings.redis_password.get_secret_value() if settings.redis_password else None
         return cls(
             settings.redis_host,
@@ -67,55 +67,32 @@ class RedisFeatureStore(FeatureStore):
             password=password,
             db=settings.redis_db,
             key_prefix=settings.redis_key_prefix,
-            ttl_seconds=settings.feature_ttl_seconds,
             read_timeout=settings.redis_timeout_seconds,
-            chunk=chunk,
         )
 
-    # ------------------------------------------------------------------ writes
-    def write(self, records: Iterable[Record]) -> int:
-        n = pending = 0
-        with redis.Redis(
-            host=self.host,
-            port=self.port,
-            db=self.db,
-            password=self.password,
-            socket_timeout=self.write_timeout,
-        ) as client:
-            pipe = client.pipeline(transaction=False)
-            for record in records:
-                pipe.set(self.keys.of(record), encode(record), ex=self.ttl_seconds)
-                pending += 1
-                if pending >= self.chunk:
-                    pipe.execute()
-                    n, pending = n + pending, 0
-            if pending:
-                pipe.execute()
-                n += pending
-        return n
+    def writer(self) -> EventWriter:
+        """An event writer on the same database and key prefix (synchronous)."""
+        client = redis.Redis(
+            host=self.host, port=self.port, db=self.db, password=self.password, socket_timeout=30
+        )
+        return EventWriter(client, self.key_prefix)
 
-    # ------------------------------------------------------------------ reads
-    async def read(self, user_id: str, merchant_id: str) -> StoredFeatures:
+    async def read(self, user_id: str, merchant_id: str, at: dt.datetime) -> StoredFeatures:
+        history = await self.events.read(user_id, merchant_id, to_ms(at))
+        metrics.HOT.inc(_HIT_USER if history.user else _MISS_USER)
+        metrics.HOT.inc(_HIT_TERMINAL if history.terminal else _MISS_TERMINAL)
+        user, terminal = records_at(history, at)
+        return StoredFeatures(user, terminal, "redis")
+
+    async def read_many(self, lookups: Sequence[Lookup]) -> list[StoredFeatures]:
+        return list(await asyncio.gather(*(self.read(u, m, at) for u, m, at in lookups)))
+
+    async def stream_status(self) -> online.StreamStatus | None:
         try:
-            raw_user, raw_terminal = await self.reader.mget(self.keys.pair(user_id, merchant_id))
+            raw = await self.reader.execute(_command("GET", self.key_prefix + online.STATUS_KEY))
         except (RedisError, OSError) as err:
             raise FeatureStoreError(type(err).__name__, str(err)) from err
-        return StoredFeatures(decode_user(raw_user), decode_terminal(raw_terminal), "redis")
-
-    async def read_many(self, pairs: Sequence[tuple[str, str]]) -> list[StoredFeatures]:
-        if not pairs:
-            return []
-        keys = [
-            key for user_id, merchant_id in pairs for key in self.keys.pair(user_id, merchant_id)
-        ]
-        try:
-            raws = await self.reader.mget(keys)
-        except (RedisError, OSError) as err:
-            raise FeatureStoreError(type(err).__name__, str(err)) from err
-        return [
-            StoredFeatures(decode_user(raws[i]), decode_terminal(raws[i + 1]), "redis")
-            for i in range(0, len(raws), 2)
-        ]
+        return online.StreamStatus.from_redis(raw) if raw is not None else None
 
     async def ping(self) -> bool:
         try:
