@@ -25,11 +25,14 @@ API whether its answers are fresh. Metrics on ``FEATURE_STREAM_METRICS_PORT`` (8
 
 Scaling: more instances in the group share the partitions (the state is in Redis, keyed
 by card and terminal, not in the process); docs/decisions.md has the path past one Redis.
+Membership is static (``group.instance.id``): an instance that crashes and comes back
+within the session timeout resumes its partitions without a rebalance.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -133,6 +136,14 @@ class FeatureStreamSettings(BaseSettings):
     redis_db: int = Field(default=0, ge=0, validation_alias=_plain("REDIS_DB"))
     redis_key_prefix: str = Field(default="", description="isolates a test's keys")
     group_id: str = "fraud-feature-stream"
+    instance_id: str = Field(
+        default_factory=lambda: f"fraud-feature-stream-{socket.gethostname()}",
+        description="static group membership: a restarted instance takes its partitions "
+        "back at once (each instance of the group needs its own)",
+    )
+    session_timeout_ms: int = Field(
+        default=10_000, ge=6_000, description="a member silent this long loses its partitions"
+    )
     batch_size: int = Field(default=2_000, ge=1, description="records per Redis round trip")
     poll_seconds: float = Field(default=0.05, gt=0, description="longest wait for a record")
     status_seconds: float = Field(default=1.0, gt=0, description="heartbeat interval")
@@ -174,6 +185,8 @@ class FeatureStream:
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "client.id": "fraud-feature-stream",
+                "group.instance.id": settings.instance_id,
+                "session.timeout.ms": settings.session_timeout_ms,
                 "fetch.wait.max.ms": 20,
             }
         )

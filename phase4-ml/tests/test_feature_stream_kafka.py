@@ -25,15 +25,14 @@ from typing import Any
 
 import pytest
 import redis
-from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
 from fraud_common.settings import PlatformSettings
-from fraud_contracts import avro, features, names, online
+from fraud_contracts import features, online
 from fraud_contracts.features import Event, TransactionContext, to_ms
-from fraud_contracts.registry import SchemaRegistry
 from fraud_simulator.simulator import Simulator
 from fraud_testing.serving import RedisProcess
+from fraud_testing.wire import Sender
 from serving.feature_store import RedisFeatureStore
 from serving.feature_stream import FeatureStream, FeatureStreamSettings
 
@@ -41,40 +40,6 @@ pytestmark = pytest.mark.integration
 
 #: a live record must be readable this soon after it was appended (the SLO's p99 bound)
 FRESHNESS_BOUND_SECONDS = 5.0
-
-
-class Sender:
-    """The contract's wire format on the test's topics, with the registry's ids."""
-
-    def __init__(self, settings: PlatformSettings) -> None:
-        registry = SchemaRegistry(settings.schema_registry_url)
-        self.settings = settings
-        self.tx = avro.Encoder(
-            avro.transaction_schema(),
-            registry.register(
-                settings.kafka_topic_raw + names.SUBJECT_SUFFIX,
-                avro.schema_text(avro.TRANSACTION_AVSC),
-            ),
-        )
-        self.label = avro.Encoder(
-            avro.fraud_label_schema(),
-            registry.register(
-                settings.kafka_topic_labels + names.SUBJECT_SUFFIX,
-                avro.schema_text(avro.FRAUD_LABEL_AVSC),
-            ),
-        )
-        self.producer = Producer(
-            {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True}
-        )
-
-    def raw(self, value: bytes, key: str = "x") -> None:
-        self.producer.produce(self.settings.kafka_topic_raw, key=key.encode(), value=value)
-
-    def labels(self, value: bytes) -> None:
-        self.producer.produce(self.settings.kafka_topic_labels, value=value)
-
-    def flush(self) -> None:
-        assert self.producer.flush(30) == 0
 
 
 def skipped(topic: str, reason: str) -> float:
@@ -101,10 +66,10 @@ def test_the_job_keeps_the_online_state_exact_fresh_and_rebuildable(
     def produce(batch: list[Any]) -> None:
         for item in batch:
             tx = dict(item.transaction)
-            send.raw(send.tx.encode(tx), tx["user_id"])
+            send.transaction(tx)
             valid.append(tx)
             if item.label is not None:
-                send.labels(send.label.encode(item.label))
+                send.fraud_label(item.label)
                 reports.setdefault(tx["transaction_id"], int(item.label["reported_at"]))
 
     # history, with bad records of every kind among it
@@ -124,8 +89,8 @@ def test_the_job_keeps_the_online_state_exact_fresh_and_rebuildable(
     )
     send.raw(any_label)  # a valid record of the other registered schema
     bad_tx = dict(valid[0], transaction_id=str(uuid.uuid4()), amount=float("nan"))
-    send.raw(send.tx.encode(bad_tx), bad_tx["user_id"])
-    send.raw(send.tx.encode(valid[1]), valid[1]["user_id"])  # a duplicate landing
+    send.transaction(bad_tx)
+    send.transaction(valid[1])  # a duplicate landing
     send.flush()
 
     settings = FeatureStreamSettings(

@@ -1,10 +1,12 @@
-"""Live model quality: the metrics of one version on a hand-computed example."""
+"""Live model quality and training/serving skew, on hand-computed examples."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from fraud_contracts import features
+from training import skew
 from training.monitor import quality
 
 pytestmark = pytest.mark.unit
@@ -32,3 +34,38 @@ def test_quality_without_frauds_reports_no_ranking_metrics() -> None:
     q = quality("1", scores, scores >= 0.7, np.array([False, False]))
     assert q.precision == 0.0 and q.recall is None
     assert q.auc is None and q.average_precision is None
+
+
+def test_skew_counts_agreeing_values_per_feature_and_whole_vectors() -> None:
+    n = len(features.FEATURE_NAMES)
+    gold = np.tile(np.linspace(0.5, 300.0, n), (4, 1))
+    served = gold.astype(np.float32).astype(np.float64)  # the API logs the float32 input
+    served[1, 0] *= 1.5  # one value of row 1 differs by 50 %
+    served[2, 3] += 1.0  # one of row 2, by 1/value
+    result = skew.compare(served, gold)
+    assert result.compared == 4
+    assert result.vectors_agree == pytest.approx(2 / 4)
+    first, fourth = features.FEATURE_NAMES[0], features.FEATURE_NAMES[3]
+    assert result.agree[first] == pytest.approx(3 / 4)
+    assert result.disagreement[first] == pytest.approx(0.5, rel=1e-6)
+    assert result.agree[fourth] == pytest.approx(3 / 4)
+    assert result.disagreement[fourth] == pytest.approx(1.0 / gold[2, 3], rel=1e-5)
+    others = [v for k, v in result.agree.items() if k not in {first, fourth}]
+    assert others == [1.0] * (n - 2)
+    with pytest.raises(ValueError, match="shapes differ"):
+        skew.compare(served[:, 1:], gold)
+
+
+def test_skew_measures_only_what_gold_holds() -> None:
+    n = len(features.FEATURE_NAMES)
+    row = [float(i) for i in range(n)]
+
+    def query(sql: str) -> list[tuple[object, ...]]:
+        assert "gold.mart_fraud_features" in sql and "'t''3'" in sql  # quoted
+        return [("t1", *row), ("t2", *row[:-1], 99.0)]
+
+    logged = [("t1", row), ("t2", row), ("t'3", row)]  # t'3 is not in gold yet
+    result = skew.measure(logged, query, "delta")
+    assert result.compared == 2
+    assert result.vectors_agree == pytest.approx(0.5)
+    assert result.agree[features.FEATURE_NAMES[-1]] == pytest.approx(0.5)

@@ -16,6 +16,13 @@ computes, with the scores the API returned:
 Each pass appends one row per version to ``model_live_metrics`` (same database; the
 history is queryable) and sets the ``fraud_model_live_*`` gauges on
 ``MONITOR_METRICS_PORT`` (default 8004). ``--once`` runs one pass and prints the table.
+
+Each pass also measures the training/serving skew (:mod:`training.skew`): a sample of
+``MONITOR_SKEW_SAMPLE`` predictions of the last ``MONITOR_SKEW_WINDOW_HOURS`` that gold
+covers (older than ``MONITOR_SKEW_MIN_AGE_SECONDS``), answered from a current online state,
+compared with gold's point-in-time vectors: ``fraud_feature_skew_agreement{feature}``,
+``fraud_feature_skew_vectors_agreement``, ``fraud_feature_skew_disagreement{feature}``
+and ``fraud_feature_skew_compared``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from fraud_common.logs import configure_logging
 from fraud_common.trino import execute
 from fraud_contracts import features
 from fraud_contracts.names import PREDICTIONS_DATABASE, PREDICTIONS_TABLE
+from training import skew
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +92,22 @@ GAUGES = {
     }.items()
 }
 LAST_PASS = Gauge("fraud_model_live_last_pass_timestamp_seconds", "End of the last pass")
+SKEW_AGREEMENT = Gauge(
+    "fraud_feature_skew_agreement",
+    "Share of a feature's served values equal to gold's point-in-time value (float32 tolerance)",
+    ["feature"],
+)
+SKEW_DISAGREEMENT = Gauge(
+    "fraud_feature_skew_disagreement",
+    "Median relative difference of a feature's served values from gold's, where they differ",
+    ["feature"],
+)
+SKEW_VECTORS = Gauge(
+    "fraud_feature_skew_vectors_agreement", "Share of served vectors equal to gold's, whole"
+)
+SKEW_COMPARED = Gauge(
+    "fraud_feature_skew_compared", "Served vectors the last skew measurement compared with gold"
+)
 
 
 def _env(name: str) -> AliasChoices:
@@ -105,6 +129,11 @@ class MonitorSettings(BaseSettings):
     min_age_seconds: float = Field(default=features.LABEL_DELAY_MS / 1000, ge=0)
     interval_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=8004, ge=0, description="Prometheus endpoint; 0: none")
+    skew_window_hours: float = Field(default=1.0, gt=0, description="predictions compared")
+    skew_min_age_seconds: float = Field(
+        default=1800.0, ge=0, description="... once this old: fraud_pipeline has put them in gold"
+    )
+    skew_sample: int = Field(default=5_000, ge=1, description="predictions per measurement")
 
     def dsn(self) -> str:
         return (
@@ -220,9 +249,41 @@ def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[
             value = getattr(q, name)
             if value is not None:
                 gauge.labels(model_version=q.model_version).set(value)
+    export_skew(measure_skew(settings, now))
     LAST_PASS.set(time.time())
     log.info("live quality", **{q.model_version: asdict(q) for q in results})
     return results
+
+
+def measure_skew(settings: MonitorSettings, now: dt.datetime) -> skew.Skew:
+    """The skew of a sample of recent predictions gold covers (see the module docstring)."""
+    start, end = skew.window(now, settings.skew_window_hours, settings.skew_min_age_seconds)
+    with psycopg.connect(settings.dsn()) as conn:
+        logged = conn.execute(skew.SAMPLE_SQL, (start, end, settings.skew_sample)).fetchall()
+    if not logged:
+        return skew.Skew(0, 1.0)
+    return skew.measure(
+        [(str(t), list(v)) for t, v in logged],
+        lambda sql: execute(settings, sql, user="fraud-monitor"),
+        settings.trino_catalog,
+    )
+
+
+def export_skew(result: skew.Skew) -> None:
+    """The gauges of a measurement (none per feature while nothing was compared)."""
+    SKEW_COMPARED.set(result.compared)
+    if not result.compared:
+        return
+    SKEW_VECTORS.set(result.vectors_agree)
+    for name in features.FEATURE_NAMES:
+        SKEW_AGREEMENT.labels(feature=name).set(result.agree[name])
+        SKEW_DISAGREEMENT.labels(feature=name).set(result.disagreement[name])
+    log.info(
+        "training/serving skew",
+        compared=result.compared,
+        vectors_agree=round(result.vectors_agree, 5),
+        worst={k: round(v, 5) for k, v in sorted(result.agree.items(), key=lambda x: x[1])[:3]},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -411,6 +411,19 @@ ML_MONITORING = DashboardSpec(
                     width=8,
                 ),
                 PanelSpec(
+                    "Training/serving skew",
+                    "Of recent predictions gold covers, the share of served vectors equal to "
+                    "gold's point-in-time vectors, and the least-agreeing feature's share "
+                    "(fraud-monitor; alert TrainingServingSkew under 99 %).",
+                    (
+                        _q("min (fraud_feature_skew_vectors_agreement)", "whole vectors"),
+                        _q("min (fraud_feature_skew_agreement)", "least-agreeing feature"),
+                    ),
+                    unit="percentunit",
+                    max_value=1,
+                    width=8,
+                ),
+                PanelSpec(
                     "Redis breaker",
                     "The scoring API's Redis circuit breaker (open or half-open: features "
                     "fall back to defaults).",

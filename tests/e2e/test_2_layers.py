@@ -12,7 +12,10 @@ catch up, and one incremental dbt run brings silver and gold up to date. Asserte
 - every live transaction from the scorer's first one on is in ``predictions`` exactly
   once, and the count equals what the scorer reports;
 - the live-scored frauds (the simulator's labels, delivered after 5 s here) score higher
-  than the genuine transactions: AUC >= 0.85.
+  than the genuine transactions: AUC >= 0.85;
+- training/serving skew: the vector the API scored each live transaction with (from the
+  online state the streaming feature job kept) equals the point-in-time vector gold
+  computed for it: at least 99.9 % of the feature values and 99 % of whole vectors.
 
 The alert drill, next, starts the live producer again.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Set
 from typing import Any
 
@@ -41,6 +44,7 @@ from fraud_infra.stack import Stack
 from fraud_testing.demo import Demo, venv_bin
 from fraud_testing.lakehouse import Lakehouse
 from producer.malformed import quality_problems
+from training import skew
 
 pytestmark = pytest.mark.e2e
 
@@ -176,6 +180,23 @@ def test_every_layer_adds_up_and_every_live_transaction_is_scored_once(
         if first_scored is not None:
             live += [tx for _, tx in records[first_scored:]]
     assert set(live) == set(predicted), "a live transaction was not scored, or one twice"
+
+    # ------------------------------------------------------------ training/serving skew
+    with psycopg.connect(dsn) as conn:
+        logged = conn.execute(
+            f"SELECT transaction_id, features, feature_source FROM {PREDICTIONS_TABLE} "
+            "WHERE predicted_at >= to_timestamp(%s) AND transaction_id NOT LIKE 'demo-%%'",
+            (demo.started_at,),
+        ).fetchall()
+    sources = Counter(source for _, _, source in logged)
+    fresh = [(tx, list(v)) for tx, v, source in logged if source == "redis"]
+    measured = skew.measure(fresh, lambda sql: execute(settings, sql), settings.trino_catalog)
+    print(f"skew over {measured.compared} live vectors (sources {dict(sources)}): "
+          f"{measured.vectors_agree:.4%} whole vectors agree; least-agreeing features "
+          f"{sorted(measured.agree.items(), key=lambda x: x[1])[:4]}")  # fmt: skip
+    assert measured.compared == len(fresh) >= 0.95 * len(live)
+    assert measured.vectors_agree >= 0.99
+    assert min(measured.agree.values()) >= 0.999
 
     # ------------------------------------------------------------ detection quality
     frauds = {r["transaction_id"] for _, _, r in labels if r["is_fraud"]}

@@ -33,6 +33,13 @@ the test session shortens RedisBreakerOpen's committed 2m to 20s,
   being acknowledged (0 + 30 + 15 + 10 + 20 + 10 = 85 s); the alert-log webhook must
   have received it within that + Alertmanager's ``group_wait`` (+ 30 = 115 s).
 
+- **Feature stream**: the streaming feature job stopped under live traffic: the API's
+  answers say ``feature_source="stale"`` within the staleness bound
+  (``SERVING_STREAM_STALE_SECONDS`` + the heartbeat read interval + ``ALLOWANCE``), and
+  started again the job catches up by itself: every transaction appended meanwhile is in
+  the online state and the answers are fresh again. (FeatureStoreStale's firing is
+  promtool's to check: its one-minute threshold is in the expression.)
+
 Before injecting, both alerts must be inactive (a left-over firing is waited out), an
 earlier DeadLetterRecords notification must have been followed by its resolution (else
 Alertmanager would not notify the new firing: same alert, already notified as firing;
@@ -56,9 +63,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 import requests
+from confluent_kafka import Consumer, TopicPartition
 
 from fraud_common.settings import PlatformSettings
+from fraud_contracts import online, quality
+from fraud_contracts.avro import AvroError, decode
+from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.alerts import (
     alert_rule,
@@ -88,7 +100,8 @@ DLQ_WINDOW_SECONDS = 300.0
 MALFORMED = 5
 #: waits go this much past their budget, so a late alert is reported with its time
 OVERRUN = 60.0
-API_METRICS = "http://127.0.0.1:8000/metrics"
+API = "http://127.0.0.1:8000"
+API_METRICS = f"{API}/metrics"
 SCORER_METRICS = "http://127.0.0.1:8003/metrics"
 BRONZE_METRICS = "http://127.0.0.1:8002/metrics"
 DLQ_SERIES = 'fraud_bronze_dlq_records_total{job="bronze-writer",stream="transactions"}'
@@ -331,3 +344,101 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         start_redis(stack)  # the tests after this one need it
 
     say(f"total {time.monotonic() - began:.0f} s")
+
+
+def predict_source(user_id: str = "U000001", merchant_id: str = "M00001") -> str:
+    """``feature_source`` of a /predict answer now."""
+    body = {
+        "transaction_id": f"drill-{time.time_ns()}",
+        "user_id": user_id,
+        "amount": 25.0,
+        "merchant_id": merchant_id,
+        "is_international": False,
+    }
+    answer = requests.post(f"{API}/predict", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["feature_source"])
+
+
+def end_offsets(settings: PlatformSettings) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "d"})
+    try:
+        topic = settings.kafka_topic_raw
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
+
+
+def transactions_between(
+    settings: PlatformSettings, start: dict[int, int], end: dict[int, int]
+) -> list[dict[str, object]]:
+    """The valid transactions appended to the raw topic between two sets of end offsets."""
+    lookup = CachedSchemaLookup(SchemaRegistry(settings.schema_registry_url))
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "d"})
+    topic = settings.kafka_topic_raw
+    out: list[dict[str, object]] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, o) for p, o in start.items() if end[p] > o])
+        pending = {p for p, o in start.items() if end[p] > o}
+        deadline = time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error() is not None or msg.offset() >= end[msg.partition()]:
+                    continue
+                if msg.offset() + 1 >= end[msg.partition()]:
+                    pending.discard(msg.partition())
+                try:
+                    record = decode(msg.value() or b"", lookup)[1]
+                except AvroError:
+                    continue
+                if not quality.transaction_problems(record, msg.timestamp()[1]):
+                    out.append(record)
+    finally:
+        consumer.close()
+    return out
+
+
+def test_a_stopped_feature_stream_makes_answers_stale_and_it_catches_up(
+    live_platform: Stack, settings: PlatformSettings
+) -> None:
+    """The streaming feature job down (part 6 of issue 26): the API keeps answering from the
+    state as it is and says so; started again, the job catches up by itself."""
+    stack = live_platform
+    serving = ServingSettings()  # type: ignore[call-arg,unused-ignore]
+    stale_budget = serving.stream_stale_seconds + serving.stream_watch_seconds + ALLOWANCE
+    wait_until("fresh answers", lambda: predict_source() == "redis", timeout=30)
+    before = end_offsets(settings)
+    stack.stop(["feature-stream"])
+    try:
+        took = wait_until("stale answers", lambda: predict_source() == "stale", stale_budget)
+        say(f"feature stream stopped; the API answers 'stale' after {took:.1f} s")
+        assert metric(API_METRICS, "fraud_feature_stream_fresh") == 0
+        wait_until(
+            "live traffic while the job is down",
+            lambda: sum(end_offsets(settings).values()) > sum(before.values()) + 100,
+            timeout=60,
+        )
+    finally:
+        if (info := stack.process_info("feature-stream")) and info["statename"] != "RUNNING":
+            stack.rpc().supervisor.startProcess("feature-stream", False)
+        stack.wait_ready(stack.services["feature-stream"])
+    during = end_offsets(settings)
+    took = wait_until("fresh answers again", lambda: predict_source() == "redis", timeout=60)
+    say(f"feature stream back; fresh answers after {took:.1f} s")
+    missed = transactions_between(settings, before, during)
+    assert len(missed) > 100
+    client = redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=settings.redis_password.get_secret_value(),
+    )
+    absent = [
+        r["transaction_id"]
+        for r in missed
+        if client.zscore(online.user_keys(str(r["user_id"]))[0], str(r["transaction_id"])) is None
+    ]
+    assert absent == [], f"{len(absent)} of {len(missed)} transactions missing after catch-up"

@@ -22,6 +22,8 @@ DEMO_ENV = {
     # the live monitor counts predictions once their labels had time to arrive
     "MONITOR_MIN_AGE_SECONDS": "20",
     "MONITOR_INTERVAL_SECONDS": "10",
+    # ... and compares the served vectors with gold's as soon as gold holds them
+    "MONITOR_SKEW_MIN_AGE_SECONDS": "0",
 }
 #: what the demo starts beyond the engines and the bronze writer, stopped after the session
 LIVE_SERVICES = ["model-monitor", "live-scorer", "fraud-api", "producer"]

@@ -1,0 +1,52 @@
+"""Records on a test's topics in the contract's wire format (the registry's schema ids, the
+Confluent header), as the producer writes them: :class:`Sender`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import Producer
+
+from fraud_common.settings import PlatformSettings
+from fraud_contracts import avro, names
+from fraud_contracts.registry import SchemaRegistry
+
+
+class Sender:
+    """Transactions to ``kafka_topic_raw`` (keyed by card) and fraud labels to
+    ``kafka_topic_labels`` of ``settings``, idempotent; raw bytes too."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        registry = SchemaRegistry(settings.schema_registry_url)
+        self.settings = settings
+        self.tx = avro.Encoder(
+            avro.transaction_schema(),
+            registry.register(
+                settings.kafka_topic_raw + names.SUBJECT_SUFFIX,
+                avro.schema_text(avro.TRANSACTION_AVSC),
+            ),
+        )
+        self.label = avro.Encoder(
+            avro.fraud_label_schema(),
+            registry.register(
+                settings.kafka_topic_labels + names.SUBJECT_SUFFIX,
+                avro.schema_text(avro.FRAUD_LABEL_AVSC),
+            ),
+        )
+        self.producer = Producer(
+            {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True}
+        )
+
+    def transaction(self, record: Mapping[str, Any]) -> None:
+        self.raw(self.tx.encode(record), str(record["user_id"]))
+
+    def fraud_label(self, record: Mapping[str, Any]) -> None:
+        self.producer.produce(self.settings.kafka_topic_labels, value=self.label.encode(record))
+
+    def raw(self, value: bytes, key: str = "x") -> None:
+        self.producer.produce(self.settings.kafka_topic_raw, key=key.encode(), value=value)
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        assert self.producer.flush(60) == 0, "records not delivered"
