@@ -150,6 +150,10 @@ phase5-up: init ## docker compose: + Prometheus, exporters, Alertmanager, alert 
 .PHONY: phase1-up phase2-up phase3-up phase4-up phase5-up
 
 # ------------------------------------------------------------------ benchmarks (by hand)
+.PHONY: bench-freshness
+bench-freshness: init install ## Kafka append -> online features at 1,000 TPS for 5 min (needs make local-up; BENCH_ARGS: --tps, --seconds)
+	@$(PY) bench/freshness.py $(BENCH_ARGS)
+
 .PHONY: bench-demo
 bench-demo: init install ## make demo after `fraud-stack clean` (deletes the stack's data): each step's wall time and CPU-seconds per engine (BENCH_ARGS=--no-clean keeps the data)
 	@$(PY) bench/demo_cpu.py $(BENCH_ARGS)

@@ -8,6 +8,7 @@ import structlog
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraud_common.settings import PlatformSettings
+from fraud_contracts import online
 
 log = structlog.get_logger(__name__)
 
@@ -20,13 +21,16 @@ class TopicSpec:
 
 
 def topic_specs(settings: PlatformSettings) -> list[TopicSpec]:
-    """Raw transactions (keyed by user, 10 partitions), the DLQ and the labels topic."""
+    """Raw transactions (keyed by user, 10 partitions), the DLQ and the labels topic.
+
+    The raw topic keeps the online feature state's retention (fraud_contracts.online): the
+    streaming feature job rebuilds the state from it after a wipe of Redis."""
     keep_forever = {"retention.ms": "-1"}
     return [
         TopicSpec(
             settings.kafka_topic_raw,
             settings.kafka_raw_partitions,
-            {"retention.ms": str(30 * 24 * 3600 * 1000)},
+            {"retention.ms": str(online.RETENTION_MS)},
         ),
         TopicSpec(settings.kafka_topic_dlq, 3, keep_forever),
         TopicSpec(settings.kafka_topic_labels, 3, keep_forever),
