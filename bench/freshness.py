@@ -7,8 +7,9 @@ Needs the native stack's Kafka and registry (``make local-up``). Topics of the b
 time) and a private Redis; the streaming feature job as the platform runs it
 (``python -m serving.feature_stream``, its defaults). A producer sends simulated
 transactions at ``--tps`` (the platform's own generator and wire format); for every
-``--sample``-th one, a watcher polls the online state (the card's sorted set, the key the
-API reads) until the transaction is there, and the delay is its time since the append.
+``--sample``-th one, a watcher polls the online state (the card's transactions, written in
+one atomic step with the sorted set the API reads) until the transaction is there, and
+the delay is its time since the append.
 Reported: the distribution of those delays (p50, p95, p99, max) beside the job's own
 histogram (``fraud_feature_stream_delay_seconds``), against the targets p95 <= 2 s and
 p99 <= 5 s. Results in ``bench/results/freshness-<time>.json``.
@@ -187,13 +188,13 @@ def main() -> int:
                         pending.append(item)
                 if pending:
                     pipe = client.pipeline(transaction=False)
-                    for tx_id, user, _ in pending:
-                        pipe.zscore(online.user_keys(user)[0], tx_id)
+                    for tx_id, user, _ in pending:  # written with its sorted-set entry
+                        pipe.hexists(online.user_keys(user)[1], tx_id)
                     found = pipe.execute()
                     now = time.time()
                     keep = []
-                    for (tx_id, user, appended), score in zip(pending, found, strict=True):
-                        if score is None:
+                    for (tx_id, user, appended), there in zip(pending, found, strict=True):
+                        if not there:
                             keep.append((tx_id, user, appended))
                         else:
                             delays.append(now - appended)

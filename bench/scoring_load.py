@@ -373,7 +373,7 @@ def main() -> int:
         r.start()
         pg.start()
         heartbeat = StreamHeartbeat(RedisFeatureStore(port=r.port, password=r.password).writer())
-        users, terminals = 10_000, 1_000
+        users, terminals = 10_000, 10_000
         seed_redis(r, users, terminals)
         # the state counts as current (the streaming job's heartbeat), as on the platform
         heartbeat.__enter__()

@@ -111,7 +111,7 @@ def test_the_job_keeps_the_online_state_exact_fresh_and_rebuildable(
     def state() -> dict[str, set[bytes]]:
         out: dict[str, set[bytes]] = {}
         for key in client.scan_iter(match=online.USER_EVENTS + "*", count=1000):
-            out[key.decode()] = set(client.zrange(key, 0, -1))
+            out[key.decode()] = {m.split(b":", 1)[1] for m in client.zrange(key, 0, -1)}
         return out
 
     def expected_state() -> dict[str, set[bytes]]:
@@ -197,5 +197,7 @@ def test_the_job_keeps_the_online_state_exact_fresh_and_rebuildable(
             if x["merchant_id"] == tx["merchant_id"]
         ]
         u, m = features.reference_records(TransactionContext(1.0, False, at), user, terminal)
-        assert found.user == tuple(u.values[n] for n in features.USER_RECORD)
-        assert found.terminal == tuple(m.values[n] for n in features.TERMINAL_FEATURES)
+        user_values = [u.values[n] for n in features.USER_RECORD]
+        terminal_values = [m.values[n] for n in features.TERMINAL_FEATURES]
+        assert list(found.user or ()) == pytest.approx(user_values, rel=1e-9, abs=1e-9)
+        assert list(found.terminal or ()) == pytest.approx(terminal_values, rel=1e-9, abs=1e-9)

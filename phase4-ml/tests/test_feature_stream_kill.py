@@ -154,7 +154,7 @@ def test_sigkill_three_times_under_load_keeps_the_online_state_exact(
         def state() -> dict[str, set[str]]:
             out: dict[str, set[str]] = {}
             for key in client.scan_iter(match=online.USER_EVENTS + "*", count=5000):
-                out[key.decode()] = {m.decode() for m in client.zrange(key, 0, -1)}
+                out[key.decode()] = {m.decode().split(":", 1)[1] for m in client.zrange(key, 0, -1)}
             return out
 
         expected: dict[str, set[str]] = {}

@@ -439,6 +439,6 @@ def test_a_stopped_feature_stream_makes_answers_stale_and_it_catches_up(
     absent = [
         r["transaction_id"]
         for r in missed
-        if client.zscore(online.user_keys(str(r["user_id"]))[0], str(r["transaction_id"])) is None
+        if not client.hexists(online.user_keys(str(r["user_id"]))[1], str(r["transaction_id"]))
     ]
     assert absent == [], f"{len(absent)} of {len(missed)} transactions missing after catch-up"

@@ -13,13 +13,14 @@ keeps them in one slot):
 =============================== ====== =================================================
 key                             type   content
 =============================== ====== =================================================
-``user_events:{user_id}``       ZSET   transaction_id, scored by its event time (ms)
-``user_tx:{user_id}``           HASH   transaction_id -> ``"<amount>|<merchant_id>"``;
+``user_events:{user_id}``       ZSET   ``"<amount>:<transaction_id>"``, scored by the
+                                       transaction's event time (ms)
+``user_tx:{user_id}``           HASH   transaction_id -> ``"<amount>|<merchant>|<time>"``;
                                        the first landing of an id wins (as in silver)
-``terminal_events:{m}``         ZSET   transaction_id, scored by its event time (ms)
+``terminal_events:{m}``         ZSET   ``"<amount>:<transaction_id>"`` by event time
 ``terminal_tx:{m}``             HASH   transaction_id -> ``"<amount>"``
-``terminal_frauds:{m}``         HASH   transaction_id -> when its first fraud report
-                                       was made (``reported_at``, ms)
+``terminal_frauds:{m}``         HASH   transaction_id -> ``"<reported_at>|<event_time>"``
+                                       of its earliest fraud report (ms)
 ``user_reports:{user_id}``      HASH   a fraud report whose transaction has not arrived
                                        yet: transaction_id -> ``reported_at`` (moved to
                                        the terminal's when the transaction lands)

@@ -23,13 +23,7 @@ from serving.feature_store.base import (
     StoredFeatures,
     Values,
 )
-from serving.feature_store.events import (
-    EventWriter,
-    FraudReport,
-    OnlineHistory,
-    TransactionEvent,
-    records_at,
-)
+from serving.feature_store.events import EventWriter, FraudReport, TransactionEvent
 from serving.feature_store.redis import RedisFeatureStore
 from serving.settings import ServingSettings
 
@@ -40,13 +34,11 @@ __all__ = [
     "FeatureStoreError",
     "FraudReport",
     "Lookup",
-    "OnlineHistory",
     "RedisFeatureStore",
     "StoredFeatures",
     "TransactionEvent",
     "Values",
     "open_store",
-    "records_at",
 ]
 
 

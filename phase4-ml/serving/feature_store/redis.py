@@ -4,8 +4,8 @@ Reads (the scoring API, per request) are one Lua script per transaction
 (:class:`~serving.feature_store.events.EventReader`) on
 :class:`~serving.feature_store.redis_lite.LiteRedis`: one pipelined connection per
 process, with a short timeout, whose commands of one event-loop pass leave in one socket
-write. The values are computed from the events by the contract's definition
-(:func:`~serving.feature_store.events.records_at`). Redis errors and timeouts become
+write. The values are computed in Redis from the events, by the contract's definition
+(:data:`~serving.feature_store.events.READ`). Redis errors and timeouts become
 :class:`FeatureStoreError` (reason: the redis-py exception's class name). Writes are the
 streaming job's (:class:`~serving.feature_store.events.EventWriter`, redis-py);
 :meth:`RedisFeatureStore.writer` opens one on the same database.
@@ -20,15 +20,17 @@ from collections.abc import Sequence
 import redis
 from redis.exceptions import RedisError
 
-from fraud_contracts import online
+from fraud_contracts import features, online
 from fraud_contracts.features import to_ms
 from serving import metrics
 from serving.feature_store.base import FeatureStore, FeatureStoreError, Lookup, StoredFeatures
-from serving.feature_store.events import EventReader, EventWriter, records_at
+from serving.feature_store.events import EventReader, EventWriter
 from serving.feature_store.redis_lite import LiteRedis, _command
 from serving.settings import ServingSettings
 
-#: a card (terminal) with events in the lookback is a hit; without, a miss: no history
+#: a card (terminal) with events in the last 30 days is a hit; without, a miss: no history
+_USER_30D = features.USER_RECORD.index("user_tx_count_30d")
+_TERMINAL_30D = features.TERMINAL_FEATURES.index("terminal_tx_count_30d")
 _HIT_USER, _HIT_TERMINAL = (metrics.CACHE_HITS.labels(k) for k in ("user", "terminal"))
 _MISS_USER, _MISS_TERMINAL = (metrics.CACHE_MISSES.labels(k) for k in ("user", "terminal"))
 
@@ -78,10 +80,9 @@ class RedisFeatureStore(FeatureStore):
         return EventWriter(client, self.key_prefix)
 
     async def read(self, user_id: str, merchant_id: str, at: dt.datetime) -> StoredFeatures:
-        history = await self.events.read(user_id, merchant_id, to_ms(at))
-        metrics.HOT.inc(_HIT_USER if history.user else _MISS_USER)
-        metrics.HOT.inc(_HIT_TERMINAL if history.terminal else _MISS_TERMINAL)
-        user, terminal = records_at(history, at)
+        user, terminal = await self.events.read(user_id, merchant_id, to_ms(at))
+        metrics.HOT.inc(_HIT_USER if user[_USER_30D] else _MISS_USER)
+        metrics.HOT.inc(_HIT_TERMINAL if terminal[_TERMINAL_30D] else _MISS_TERMINAL)
         return StoredFeatures(user, terminal, "redis")
 
     async def read_many(self, lookups: Sequence[Lookup]) -> list[StoredFeatures]:
