@@ -1,12 +1,18 @@
-"""Live model quality and training/serving skew, on hand-computed examples."""
+"""Live model quality, training/serving skew and feature drift, on hand-computed examples."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from typing import Any
+
 import numpy as np
+import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from fraud_contracts import features
-from training import skew
+from training import drift, monitor, skew
 from training.monitor import quality
 
 pytestmark = pytest.mark.unit
@@ -69,3 +75,72 @@ def test_skew_measures_only_what_gold_holds() -> None:
     assert result.compared == 2
     assert result.vectors_agree == pytest.approx(0.5)
     assert result.agree[features.FEATURE_NAMES[-1]] == pytest.approx(0.5)
+
+
+class Connection:
+    """A psycopg connection that answers every statement with ``rows``."""
+
+    def __init__(self, rows: list[tuple[object, ...]]) -> None:
+        self.rows = rows
+        self.statements: list[tuple[str, Any]] = []
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, sql: str, params: Any = None) -> Connection:
+        self.statements.append((sql, params))
+        return self
+
+    def fetchall(self) -> list[tuple[object, ...]]:
+        return self.rows
+
+
+def psi_gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_drift_pass_samples_served_vectors_and_keeps_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n = len(features.FEATURE_NAMES)
+    r = np.random.default_rng(1)
+    gold = r.lognormal(1.0, 1.0, (2_000, n))
+    served = r.lognormal(1.0, 1.0, (300, n))
+    served[:, features.FEATURE_NAMES.index("amount")] *= 4.0  # drifted
+    conn = Connection([(f"t{i}", list(v)) for i, v in enumerate(served)])
+    queries: list[str] = []
+
+    def query(_settings: object, sql: str, user: str) -> list[list[float]]:
+        queries.append(sql)
+        return [list(map(float, row)) for row in gold]
+
+    monkeypatch.setattr(psycopg, "connect", lambda dsn: conn)
+    monkeypatch.setattr(monitor, "execute", query)
+    monkeypatch.setattr(monitor, "REFERENCE", drift.ReferenceCache())
+    settings = monitor.MonitorSettings(predictions_db_password="x")  # type: ignore[arg-type]
+    now = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+    result = monitor.measure_drift(settings, now)
+    (sql, params), (gold_sql,) = conn.statements[0], queries
+    assert sql == skew.SAMPLE_SQL  # served from a current online state only
+    assert params == (now - dt.timedelta(hours=1), now, settings.drift_sample)
+    assert "from_iso8601_timestamp('2026-11-23T11:00:00+00:00')" in gold_sql  # 14 days before
+    assert (result.reference_rows, result.current_rows) == (2_000, 300)
+    assert result.worst == "amount" and result.max_psi > drift.SIGNIFICANT
+    monitor.measure_drift(settings, now + dt.timedelta(minutes=5))
+    assert len(queries) == 1  # the reference is kept across passes
+
+    monitor.export_drift(result)
+    assert psi_gauge("fraud_feature_psi_compared") == 300
+    assert psi_gauge("fraud_feature_psi_max") == pytest.approx(result.max_psi)
+    assert psi_gauge("fraud_feature_psi", feature="amount") == pytest.approx(result.max_psi)
+    assert psi_gauge("fraud_feature_psi", feature="is_night") is None  # never measured
+
+    conn.rows = conn.rows[: settings.drift_min_rows - 1]  # a quiet hour: too few to judge
+    small = monitor.measure_drift(settings, now + dt.timedelta(minutes=10))
+    monitor.export_drift(small)
+    assert psi_gauge("fraud_feature_psi_compared") == settings.drift_min_rows - 1
+    assert math.isnan(psi_gauge("fraud_feature_psi_max") or 0.0)
+    assert math.isnan(psi_gauge("fraud_feature_psi", feature="amount") or 0.0)

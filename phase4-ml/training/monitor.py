@@ -23,12 +23,23 @@ covers (older than ``MONITOR_SKEW_MIN_AGE_SECONDS``), answered from a current on
 compared with gold's point-in-time vectors: ``fraud_feature_skew_agreement{feature}``,
 ``fraud_feature_skew_vectors_agreement``, ``fraud_feature_skew_disagreement{feature}``
 and ``fraud_feature_skew_compared``.
+
+And the feature drift (:mod:`training.drift`): the population stability index of each
+feature of up to ``MONITOR_DRIFT_SAMPLE`` vectors served in the last
+``MONITOR_DRIFT_WINDOW_HOURS`` (answered from a current online state) against as many of
+gold's vectors of the ``MONITOR_DRIFT_REFERENCE_DAYS`` before (fetched again once
+``MONITOR_DRIFT_REFERENCE_REFRESH_SECONDS`` old): ``fraud_feature_psi{feature}``,
+``fraud_feature_psi_max`` and ``fraud_feature_psi_compared`` (the served vectors). With
+fewer than ``MONITOR_DRIFT_MIN_ROWS`` on either side, the PSI gauges are NaN (no
+measurement: an alert on them cannot fire, and the last measurement does not linger).
+A failed drift measurement is logged; the pass goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import signal
 import sys
 import time
@@ -47,7 +58,7 @@ from fraud_common.logs import configure_logging
 from fraud_common.trino import execute
 from fraud_contracts import features
 from fraud_contracts.names import PREDICTIONS_DATABASE, PREDICTIONS_TABLE
-from training import skew
+from training import drift, skew
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +119,16 @@ SKEW_VECTORS = Gauge(
 SKEW_COMPARED = Gauge(
     "fraud_feature_skew_compared", "Served vectors the last skew measurement compared with gold"
 )
+PSI = Gauge(
+    "fraud_feature_psi",
+    "Population stability index of a feature's recently served values against gold's recent "
+    "days (NaN: too few rows)",
+    ["feature"],
+)
+PSI_MAX = Gauge("fraud_feature_psi_max", "The largest fraud_feature_psi (NaN: too few rows)")
+PSI_COMPARED = Gauge(
+    "fraud_feature_psi_compared", "Served vectors the last drift measurement compared"
+)
 
 
 def _env(name: str) -> AliasChoices:
@@ -134,6 +155,15 @@ class MonitorSettings(BaseSettings):
         default=1800.0, ge=0, description="... once this old: fraud_pipeline has put them in gold"
     )
     skew_sample: int = Field(default=5_000, ge=1, description="predictions per measurement")
+    drift_window_hours: float = Field(default=1.0, gt=0, description="served vectors measured")
+    drift_reference_days: float = Field(
+        default=14.0, gt=0, description="gold's days before that window: the reference"
+    )
+    drift_sample: int = Field(default=20_000, ge=1, description="vectors sampled per side")
+    drift_min_rows: int = Field(default=200, ge=1, description="per side, else no PSI")
+    drift_reference_refresh_seconds: float = Field(
+        default=3600.0, gt=0, description="the reference sample is fetched again once this old"
+    )
 
     def dsn(self) -> str:
         return (
@@ -249,6 +279,10 @@ def one_pass(settings: MonitorSettings, now: dt.datetime | None = None) -> list[
             value = getattr(q, name)
             if value is not None:
                 gauge.labels(model_version=q.model_version).set(value)
+    try:
+        export_drift(measure_drift(settings, now))
+    except (psycopg.Error, OSError, RuntimeError) as err:  # the quality and skew still count
+        log.error("drift measurement failed", error=str(err))
     export_skew(measure_skew(settings, now))
     LAST_PASS.set(time.time())
     log.info("live quality", **{q.model_version: asdict(q) for q in results})
@@ -283,6 +317,48 @@ def export_skew(result: skew.Skew) -> None:
         compared=result.compared,
         vectors_agree=round(result.vectors_agree, 5),
         worst={k: round(v, 5) for k, v in sorted(result.agree.items(), key=lambda x: x[1])[:3]},
+    )
+
+
+#: the reference sample, kept across passes
+REFERENCE = drift.ReferenceCache()
+
+
+def measure_drift(settings: MonitorSettings, now: dt.datetime) -> drift.Drift:
+    """The PSI of the recently served vectors against gold's (see the module docstring)."""
+    start, end = skew.window(now, settings.drift_window_hours, 0.0)
+    with psycopg.connect(settings.dsn()) as conn:
+        logged = conn.execute(skew.SAMPLE_SQL, (start, end, settings.drift_sample)).fetchall()
+    current = drift.as_vectors([list(v) for _, v in logged])
+    if current.shape[0] < settings.drift_min_rows:  # too few to judge: gold not asked
+        return drift.Drift(0, current.shape[0])
+    ref_start, ref_end = drift.reference_window(start, settings.drift_reference_days)
+    reference = REFERENCE.get(
+        lambda: drift.reference_vectors(
+            lambda sql: execute(settings, sql, user="fraud-monitor"),
+            settings.trino_catalog,
+            ref_start,
+            ref_end,
+            settings.drift_sample,
+        ),
+        settings.drift_reference_refresh_seconds,
+    )
+    return drift.measure(reference, current, settings.drift_min_rows)
+
+
+def export_drift(result: drift.Drift) -> None:
+    """The gauges of a measurement (PSI NaN while a side had too few rows)."""
+    PSI_COMPARED.set(result.current_rows)
+    PSI_MAX.set(result.max_psi)
+    for name in drift.MEASURED:
+        PSI.labels(feature=name).set(result.psi.get(name, math.nan))
+    log.info(
+        "feature drift",
+        reference_rows=result.reference_rows,
+        current_rows=result.current_rows,
+        max_psi=round(result.max_psi, 5),
+        worst=result.worst,
+        drifting={k: round(v, 5) for k, v in result.psi.items() if v > drift.SIGNIFICANT},
     )
 
 

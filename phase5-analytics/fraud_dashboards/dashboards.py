@@ -52,6 +52,8 @@ class PanelSpec:
     stacked: bool = False
     value_text: dict[str, str] = field(default_factory=dict)
     max_value: float | None = None
+    #: (value, colour) steps above the base (green), drawn as dashed lines on a time series
+    thresholds: tuple[tuple[float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -424,6 +426,17 @@ ML_MONITORING = DashboardSpec(
                     width=8,
                 ),
                 PanelSpec(
+                    "Feature drift (PSI)",
+                    "Population stability index of each feature's values served in the last "
+                    "hour against gold's recent days (fraud-monitor; calendar features not "
+                    "measured): a moderate shift from 0.1, significant from 0.2 (alert "
+                    "FeatureDrift). No value: too few served vectors.",
+                    (_q("max by (feature) (fraud_feature_psi)", "{{feature}}"),),
+                    unit="none",
+                    width=18,
+                    thresholds=((0.1, "orange"), (0.2, "red")),
+                ),
+                PanelSpec(
                     "Redis breaker",
                     "The scoring API's Redis circuit breaker (open or half-open: features "
                     "fall back to defaults).",
@@ -534,6 +547,19 @@ def _mappings(value_text: dict[str, str]) -> list[model.ValueMapping]:
     ]
 
 
+def _thresholds(steps: tuple[tuple[float, str], ...]) -> dash.ThresholdsConfig:
+    return (
+        dash.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps(
+            [
+                model.Threshold(value=None, color="green"),  # the base step: -Infinity
+                *(model.Threshold(value=value, color=color) for value, color in steps),
+            ]
+        )
+    )
+
+
 PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel
 
 
@@ -564,6 +590,14 @@ def _panel(spec: PanelSpec) -> PanelBuilder:
         panel = panel.min(0).max(spec.max_value)
     if spec.value_text:
         panel = panel.mappings(_mappings(spec.value_text))
+    if spec.thresholds:
+        panel = panel.thresholds(_thresholds(spec.thresholds))
+        if isinstance(panel, timeseries.Panel):
+            panel = panel.thresholds_style(
+                common.GraphThresholdsStyleConfig().mode(
+                    common_model.GraphThresholdsStyleMode.DASHED
+                )
+            )
     for i, query in enumerate(spec.queries):
         panel = panel.with_target(_target(query, chr(ord("A") + i)))
     return panel
