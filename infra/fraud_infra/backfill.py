@@ -17,6 +17,7 @@ module wrote is never deleted: it stops the run with a message.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import tempfile
@@ -62,6 +63,9 @@ class Backfill:
     seconds: float
     #: when it was complete (UTC, ISO 8601)
     landed_at: str = ""
+    #: the instant the history ends, where the live producer goes on ("": one label delay
+    #: before the day it was made, every label reported)
+    history_end: str = ""
 
 
 def _read_json(settings: PlatformSettings, key: str) -> dict[str, Any] | None:
@@ -122,7 +126,13 @@ def _bin(env: Mapping[str, str], name: str) -> str:
     return str(Path(env.get("VENV", str(repo_root() / ".venv"))) / "bin" / name)
 
 
-def produce(env: Mapping[str, str], days: int, seed: int, malformed: float) -> dict[str, Any]:
+def produce(
+    env: Mapping[str, str],
+    days: int,
+    seed: int,
+    malformed: float,
+    history_end: dt.datetime | None = None,
+) -> dict[str, Any]:
     """``fraud-producer --mode backfill``; returns the producer's final counts."""
     with tempfile.TemporaryDirectory() as tmp:
         counts_file = Path(tmp) / "counts.json"
@@ -134,6 +144,8 @@ def produce(env: Mapping[str, str], days: int, seed: int, malformed: float) -> d
             f"--malformed-fraction={malformed}",
             f"--counts-file={counts_file}",
         ]
+        if history_end is not None:
+            args.append(f"--history-end={history_end.isoformat()}")
         subprocess.run(args, env={**env, "PRODUCER_METRICS_PORT": "0"}, check=True)
         counts: dict[str, Any] = json.loads(counts_file.read_text())
     return counts
@@ -215,8 +227,14 @@ def ensure_backfill(
     seed: int,
     malformed: float = 0.0,
     say: Callable[[str], None] = lambda _: None,
+    history_end: dt.datetime | None = None,
 ) -> tuple[Backfill, bool]:
-    """``days`` of simulated history in bronze; returns it and whether it was reused."""
+    """``days`` of simulated history in bronze; returns it and whether it was reused.
+
+    With ``history_end`` (``make demo``: now) the history ends at that instant and the
+    live producer (``--traffic history``) continues it from there; without, it ends one
+    label delay before today with every label reported (the test sessions' lakehouse).
+    """
     manifest = read_manifest(settings)
     if manifest is not None:
         landed = bronze_count(settings)
@@ -239,7 +257,7 @@ def ensure_backfill(
         )
     _write_json(settings, STARTED_KEY, {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     t0 = time.monotonic()
-    counts = produce(env, days, seed, malformed)
+    counts = produce(env, days, seed, malformed, history_end)
     say(f"produced {counts['acked'].get(settings.kafka_topic_raw, 0):,} transactions; landing")
     land(env)
     register_bronze(env)
@@ -252,6 +270,7 @@ def ensure_backfill(
         malformed=int(sum(counts.get("dlq", {}).values())),
         seconds=round(time.monotonic() - t0, 1),
         landed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        history_end=history_end.isoformat() if history_end is not None else "",
     )
     landed = bronze_count(settings)
     if landed != backfill.transactions:

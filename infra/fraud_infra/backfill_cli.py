@@ -16,6 +16,7 @@ reused. Exit status 0 once the history is in bronze, 1 with the reason otherwise
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg.seed,
             cfg.malformed_fraction,
             say=lambda text: log.info("step progress", step=title, note=text),
+            # as make demo's: the history ends now and the live producer continues it
+            history_end=dt.datetime.now(dt.UTC).replace(microsecond=0),
         )
     except (BackfillError, subprocess.CalledProcessError) as err:
         log.error("step failed", step=title, reason=str(err))
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         labels=backfill.labels,
         malformed=backfill.malformed,
         landed_at=backfill.landed_at,
+        history_end=backfill.history_end,
     )
     return 0
 

@@ -1,6 +1,6 @@
 """``make demo``: from nothing to a live, scored transaction stream, in one command.
 
-    fraud-demo [--days 30] [--tps 50] [--seed 42]
+    fraud-demo [--days 30] [--traffic history|uniform] [--tps 50] [--seed 42]
 
 On the native stack, each step shown with its elapsed time, each skipped when already
 done (so a second run, also after Ctrl-C, is harmless and quick). The steps, their order
@@ -15,9 +15,13 @@ and titles are :mod:`fraud_infra.lifecycle`'s, which compose's ``make up`` follo
    succeeded since the backfill; train, gate and promote by running the ``ml_training``
    DAG, unless a model holds the ``production`` alias; unpause both DAGs so the platform
    keeps itself fresh;
-6. start the live stream (group ``pipeline``: the producer at ``--tps`` and the
-   streaming bronze writer), left running; it starts after the batch steps, which then
-   have the machine's cores to themselves;
+6. start the live stream (group ``pipeline``: the producer and the streaming bronze
+   writer), left running; it starts after the batch steps, which then have the
+   machine's cores to themselves. The backfill's history ends when the demo starts and
+   the producer continues it (``--traffic history``): the minutes the batch steps took
+   are caught up at up to ``--tps``, then transactions come at the history's own rates
+   (per card, per terminal, by time of day), so the live features look like the ones the
+   model learned from;
 7. start the scoring API, the live scorer (group ``serving``), which sends every new
    transaction of ``transactions.raw`` to ``/predict``, and the live model monitor
    (``fraud-monitor``: the prediction log joined with the labels that come back), and
@@ -32,12 +36,14 @@ phases' entry points, started by name (``infra/native/services.yaml``, the DAGs)
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import psycopg
 import requests
@@ -63,7 +69,16 @@ class DemoSettings(BaseSettings):
 
     days: int = Field(30, ge=16, description="days of history (training needs 16 or more)")
     seed: int = 42
-    tps: float = Field(50.0, gt=0, description="live transactions per second")
+    traffic: Literal["history", "uniform"] = Field(
+        "history",
+        description="history: the live stream continues the history (its rates per card and "
+        "terminal, its time of day: about 10,000 transactions a day), catching up at up to "
+        "--tps; uniform: --tps transactions a second from the same cards (load, far denser "
+        "per card than the history the model learned from)",
+    )
+    tps: float = Field(
+        50.0, gt=0, description="live transactions per second (history: the most, catching up)"
+    )
     malformed_fraction: float = Field(0.001, ge=0, le=0.1)
     pipeline_timeout_s: float = 40 * 60
     training_timeout_s: float = 60 * 60
@@ -120,7 +135,10 @@ def prediction_count(settings: PlatformSettings, env: dict[str, str]) -> int:
 
 def run(cfg: DemoSettings) -> int:
     started = time.monotonic()
-    os.environ["PRODUCER_TPS"] = f"{cfg.tps:g}"  # the live producer's rate (stack env)
+    # the live producer's configuration (stack env): it continues the history it backfills
+    os.environ["PRODUCER_TPS"] = f"{cfg.tps:g}"
+    os.environ["PRODUCER_TRAFFIC"] = cfg.traffic
+    os.environ["PRODUCER_SEED"] = str(cfg.seed)
     stack = Stack.load()
     env = {k: v for k, v in stack.env.items() if k.isupper()}
     settings = PlatformSettings.from_env(env)
@@ -130,7 +148,13 @@ def run(cfg: DemoSettings) -> int:
             stack.up(lifecycle.ENGINES.native_groups)
         with step(lifecycle.BACKFILL, days=cfg.days) as note:
             backfill, reused = ensure_backfill(
-                settings, env, cfg.days, cfg.seed, cfg.malformed_fraction, say=note
+                settings,
+                env,
+                cfg.days,
+                cfg.seed,
+                cfg.malformed_fraction,
+                say=note,
+                history_end=dt.datetime.now(dt.UTC).replace(microsecond=0),
             )
             note(
                 ("already there: " if reused else "")
@@ -150,7 +174,8 @@ def run(cfg: DemoSettings) -> int:
             run_note="make demo",
         )
         # The live stream starts after the batch steps, which then have the two cores.
-        with step(lifecycle.LIVE_STREAM, tps=f"{cfg.tps:g}"):
+        rate = "the history's rate" if cfg.traffic == "history" else f"{cfg.tps:g} TPS"
+        with step(lifecycle.LIVE_STREAM, rate=rate):
             stack.up(lifecycle.LIVE_STREAM.native_groups)
         with step(lifecycle.SERVING) as note:
             before = prediction_count(settings, env)
@@ -188,7 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fraud-demo", description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, help="days of history (DEMO_DAYS, default 30)")
     parser.add_argument(
-        "--tps", type=float, help="live transactions per second (DEMO_TPS, default 50)"
+        "--traffic",
+        choices=["history", "uniform"],
+        help="the live stream: the history's rates, or uniform load at --tps "
+        "(DEMO_TRAFFIC, default history)",
+    )
+    parser.add_argument(
+        "--tps",
+        type=float,
+        help="live transactions per second: the most while catching up (history), or the "
+        "rate (uniform) (DEMO_TPS, default 50)",
     )
     parser.add_argument("--seed", type=int, help="simulator seed (DEMO_SEED, default 42)")
     args = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}

@@ -118,7 +118,7 @@ UNPAUSE = Step(
 )
 LIVE_STREAM = Step(
     name="live-stream",
-    title="live stream ({tps} TPS) and streaming bronze writer",
+    title="live stream (at {rate}) and streaming bronze writer",
     native="fraud-stack up pipeline",
     native_groups=("pipeline",),
     compose=("producer", "bronze-writer"),

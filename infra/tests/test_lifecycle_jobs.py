@@ -8,6 +8,7 @@ and on the exit status the compose jobs report.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import time
 from collections.abc import Iterator
@@ -358,8 +359,16 @@ def backfills(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def ensure_backfill(
-        settings: Any, env: dict[str, str], days: int, seed: int, malformed: float, say: Any
+        settings: Any,
+        env: dict[str, str],
+        days: int,
+        seed: int,
+        malformed: float,
+        say: Any,
+        history_end: dt.datetime,
     ) -> tuple[Backfill, bool]:
+        # the history ends now: the live producer continues it
+        assert abs(history_end - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
         calls.append({"settings": settings, "env": env, "days": days, "seed": seed})
         calls[-1]["malformed"] = malformed
         say("produced")
@@ -445,7 +454,8 @@ def test_make_demo_takes_the_lifecycle_steps_in_order(
             yield note
 
     scored = iter(range(0, 100, 5))
-    monkeypatch.setenv("PRODUCER_TPS", "1")  # run() sets it; restored afterwards
+    for name in ("PRODUCER_TPS", "PRODUCER_TRAFFIC", "PRODUCER_SEED"):
+        monkeypatch.setenv(name, "1")  # run() sets them; restored afterwards
     monkeypatch.setattr(demo, "Stack", FakeStack)
     monkeypatch.setattr(demo, "step", step)
     monkeypatch.setattr(demo, "ensure_backfill", lambda *a, **k: (_manifest(), True))

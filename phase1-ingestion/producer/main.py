@@ -1,7 +1,10 @@
 """``fraud-producer``: simulated payment transactions into Kafka (backfill or live).
 
     fraud-producer --mode backfill --days 30          N days of history, as fast as possible
-    fraud-producer --mode live --tps 100              wall-clock events at a steady rate
+    fraud-producer --mode backfill --days 30 --history-end 2026-12-07T12:00:00+00:00
+                                                      ... ending at an instant (make demo: now)
+    fraud-producer --mode live --traffic history      the history's process, continued live
+    fraud-producer --mode live --tps 100              uniform load at a steady rate
 
 Every option also reads from the environment (``PRODUCER_*``; see settings.py).
 Both schemas are registered (subject compatibility BACKWARD) before the first message;
@@ -17,7 +20,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -34,14 +37,21 @@ from fraud_contracts.avro import (
     FRAUD_LABEL_AVSC,
     TRANSACTION_AVSC,
     Encoder,
+    FraudLabel,
     SchemaValidationError,
     fraud_label_schema,
     schema_text,
     transaction_schema,
 )
-from fraud_contracts.registry import RegistryError, SchemaRegistry
-from fraud_simulator.simulator import LabelBuffer, SimulatedTransaction, Simulator, to_millis
-from producer import metrics
+from fraud_contracts.registry import CachedSchemaLookup, RegistryError, SchemaRegistry
+from fraud_simulator.simulator import (
+    LabelBuffer,
+    SimulatedTransaction,
+    Simulator,
+    from_millis,
+    to_millis,
+)
+from producer import metrics, resume
 from producer.malformed import Malformed, Malformer, quality_problems
 from producer.producer import TransactionProducer
 from producer.settings import ProducerSettings
@@ -164,27 +174,144 @@ class Run:
     # ------------------------------------------------------------------ modes
     def backfill(self) -> None:
         s = self.settings
-        # By default the history ends one label delay before today, so every label of it
-        # has been reported by now (a label must never arrive "from the future").
-        delay_days = math.ceil(s.label_delay_seconds / 86_400)
-        start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days + delay_days))
         now_ms = to_millis(datetime.now(UTC))
-        log.info("backfill starting", days=s.days, start_date=str(start), seed=s.seed)
+        events: Iterator[SimulatedTransaction]
+        if s.history_end is not None:
+            # The history ends at an instant (make demo: now); the live producer's
+            # --traffic history goes on from there, and sends the labels held back here.
+            end = s.history_end if s.history_end.tzinfo else s.history_end.replace(tzinfo=UTC)
+            end_ms = min(to_millis(end), now_ms)
+            start = end.astimezone(UTC).date() - timedelta(days=s.days)
+            events = self.simulator.between(
+                to_millis(datetime(start.year, start.month, start.day, tzinfo=UTC)), end_ms
+            )
+            labels_until = end_ms
+        else:
+            # By default the history ends one label delay before today, so every label of
+            # it has been reported by now (a label must never arrive "from the future").
+            delay_days = math.ceil(s.label_delay_seconds / 86_400)
+            start = s.start_date or (datetime.now(UTC).date() - timedelta(days=s.days + delay_days))
+            events = self.simulator.backfill(s.days, start)
+            labels_until = 2**62
+        log.info(
+            "backfill starting",
+            days=s.days,
+            start_date=str(start),
+            history_end=str(s.history_end) if s.history_end else None,
+            seed=s.seed,
+        )
         limit = s.max_records if s.max_records is not None else 2**62
-        events = self.simulator.backfill(s.days, start)
+        held = 0
         while not self.stop.requested and self.transactions < limit:
             batch = list(islice(events, min(BATCH, limit - self.transactions)))
             if not batch:
                 break
             self.emit_batch(batch, now_ms)
             for event in batch:
-                if event.label is not None:
+                if event.label is None:
+                    continue
+                if event.label["reported_at"] <= labels_until:
                     self.producer.send_label(event.label)
+                else:
+                    held += 1
             self.producer.poll(0)
             self.progress()
-        self.send_labels_left(LabelBuffer())
+        if held:
+            log.info(
+                "labels held back for the live producer (reported after the history)", count=held
+            )
 
     def live(self) -> None:
+        if self.settings.traffic == "history":
+            self.live_history()
+        else:
+            self.live_uniform()
+
+    def live_history(self) -> None:
+        """The history's day process, from just after the newest transaction on the raw
+        topic (or now, if there is none or it is older than ``max_catchup_hours``): events
+        already due are sent at up to ``tps`` (catching up), later ones when the wall clock
+        reaches their event time. See :mod:`producer.resume` for the labels."""
+        s = self.settings
+        metrics.CONFIGURED_TPS.set(s.tps)
+        lookup = CachedSchemaLookup(SchemaRegistry(s.schema_registry_url))
+        now_ms = to_millis(datetime.now(UTC))
+        newest = resume.newest_transaction(s, lookup)
+        start = now_ms if newest is None else newest[0] + 1
+        floor = now_ms - int(s.max_catchup_hours * 3_600_000)
+        if start < floor:
+            log.warning(
+                "the history's stream stopped too long ago: resuming within the catch-up "
+                "limit leaves a gap",
+                stopped_at=str(from_millis(start)),
+                gap_hours=round((floor - start) / 3_600_000, 1),
+            )
+            start = floor
+        labels = LabelBuffer()
+        for label in self.unsent_labels(lookup, newest):
+            labels.push(label)
+        log.info(
+            "live starting",
+            traffic="history",
+            resume_at=str(from_millis(start)),
+            catch_up_seconds=round((now_ms - start) / 1000),
+            max_tps=s.tps,
+            pending_labels=len(labels),
+            seed=s.seed,
+            label_delay_seconds=s.label_delay_seconds,
+        )
+        events = self.simulator.between(start)
+        upcoming = next(events)
+        tick = max(0.005, min(0.1, 100.0 / s.tps))
+        tokens, last = 0.0, time.monotonic()
+        while not self.stop.requested and not self.reached_max():
+            clock = time.monotonic()
+            tokens = min(tokens + (clock - last) * s.tps, max(s.tps * tick, 1.0))
+            last = clock
+            now_ms = to_millis(datetime.now(UTC))
+            room = int(tokens)
+            if s.max_records is not None:
+                room = min(room, s.max_records - self.transactions)
+            batch: list[SimulatedTransaction] = []
+            while len(batch) < room and upcoming.transaction["event_time"] <= now_ms:
+                batch.append(upcoming)
+                upcoming = next(events)
+            if batch:
+                tokens -= len(batch)
+                self.emit_batch(batch, now_ms)
+                for event in batch:
+                    if event.label is not None:
+                        labels.push(event.label)
+            for label in labels.pop_due(now_ms):
+                self.producer.send_label(label)
+            metrics.PENDING_LABELS.set(len(labels))
+            self.producer.poll(tick)
+            self.progress()
+        self.send_labels_left(labels)
+
+    def unsent_labels(
+        self, lookup: CachedSchemaLookup, newest: tuple[int, str] | None
+    ) -> list[FraudLabel]:
+        """Labels of this process's transactions up to ``newest`` that are not on the labels
+        topic: held back by the backfill, or pending in a producer that crashed. Only when
+        the raw topic's newest transaction is this process's own (same seed): after other
+        traffic (load, another seed) nothing of this process is pending."""
+        delay_ms = int(self.settings.label_delay_seconds * 1000)
+        if newest is None or delay_ms == 0:
+            return []
+        mine = self.simulator.between(newest[0], newest[0] + 1)
+        if newest[1] not in {e.transaction["transaction_id"] for e in mine}:
+            log.info("the raw topic's newest transaction is not this process's: no labels pending")
+            return []
+        until = newest[0] + 1  # what was sent ends there (a gap after it was never sent)
+        since = until - delay_ms
+        recent = [e.label for e in self.simulator.between(since, until) if e.label is not None]
+        if not recent:
+            return []
+        sent = resume.labels_sent(self.settings, lookup, since)
+        return [label for label in recent if label["transaction_id"] not in sent]
+
+    def live_uniform(self) -> None:
         s = self.settings
         metrics.CONFIGURED_TPS.set(s.tps)
         labels = LabelBuffer()
@@ -257,7 +384,10 @@ def parse_args(argv: list[str] | None) -> dict[str, Any]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--mode", choices=["live", "backfill"])
+    p.add_argument("--traffic", choices=["uniform", "history"])
     p.add_argument("--tps", type=float)
+    p.add_argument("--max-catchup-hours", type=float)
+    p.add_argument("--history-end", type=datetime.fromisoformat)
     p.add_argument("--days", type=int)
     p.add_argument("--start-date", type=date.fromisoformat)
     p.add_argument("--max-records", type=int)

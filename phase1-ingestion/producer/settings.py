@@ -6,7 +6,7 @@ Kafka and registry endpoints use the platform-wide names (``KAFKA_BOOTSTRAP_SERV
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -36,10 +36,31 @@ class ProducerSettings(BaseSettings):
     topic_labels: str = Field(TOPIC_LABELS, validation_alias=_env("KAFKA_TOPIC_LABELS"))
 
     mode: Literal["live", "backfill"] = "live"
-    tps: float = Field(100.0, gt=0, description="live mode: transactions per second")
+    traffic: Literal["uniform", "history"] = Field(
+        "uniform",
+        description="live mode: 'history' continues the history's own day process (its "
+        "per-card and per-terminal rates, its time of day) from the newest transaction on "
+        "the raw topic, catching up at up to `tps`; 'uniform' draws `tps` transactions a "
+        "second from the same cards (load: far denser per card than the history)",
+    )
+    tps: float = Field(
+        100.0, gt=0, description="live mode: transactions per second (history: the most)"
+    )
+    max_catchup_hours: float = Field(
+        24.0,
+        gt=0,
+        description="live history mode: resume at most this long ago (a longer stop leaves a "
+        "gap in the history instead of a long catch-up)",
+    )
     days: int = Field(30, ge=1, description="backfill mode: simulated days")
     start_date: date | None = Field(
         None, description="backfill start (default: today - days - label delay: all labels due)"
+    )
+    history_end: datetime | None = Field(
+        None,
+        description="backfill mode: the history ends at this instant (UTC) and starts `days` "
+        "days before its date; labels reported after it are held back for the live producer "
+        "(--traffic history sends them when due)",
     )
     max_records: int | None = Field(None, ge=1, description="stop after this many transactions")
     seed: int = 42

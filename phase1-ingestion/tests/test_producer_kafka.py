@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -237,3 +238,54 @@ def test_broker_outage_loses_and_duplicates_nothing(
     ids = [r["transaction_id"] for _, r in decode_all(raw, s.schema_registry_url)]
     assert len(ids) == 12_000, f"{len(ids)} records in the topic, 12000 acknowledged"
     assert len(set(ids)) == 12_000, "duplicates after the broker came back"
+
+
+def test_the_live_history_stream_continues_the_backfill_exactly(
+    fresh_topics: PlatformSettings,
+) -> None:
+    """A backfill ending 2 h ago, then the live ``--traffic history`` producer, stopped and
+    started again mid catch-up: the raw topic holds the simulator's uncut history, each
+    transaction once; every label the backfill held back (reported after the history's
+    end) arrives from the live producer, once."""
+    from fraud_simulator.simulator import Simulator, to_millis
+
+    seed, delay_s = 13, 3_600.0
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    common: dict[str, Any] = {"seed": seed, "label_delay_seconds": delay_s}
+    backfill = run(
+        producer_settings(fresh_topics, mode="backfill", days=1, history_end=end, **common)
+    )
+    history = backfill["acked"][fresh_topics.kafka_topic_raw]
+    sim = Simulator(seed, label_delay=dt.timedelta(seconds=delay_s))
+    first = to_millis(dt.datetime.combine(end.date() - dt.timedelta(days=1), dt.time(), dt.UTC))
+    gap = list(sim.between(to_millis(end), to_millis(end + dt.timedelta(hours=1))))
+    assert len(gap) > 200, "an hour of the history's process"
+    half = len(gap) // 2
+    live = {"mode": "live", "traffic": "history", "tps": 5_000.0, **common}
+    run(producer_settings(fresh_topics, max_records=half, **live))  # stopped: SIGTERM-like
+    run(producer_settings(fresh_topics, max_records=len(gap) - half, **live))
+
+    raw = consume_all(
+        fresh_topics.kafka_bootstrap_servers,
+        fresh_topics.kafka_topic_raw,
+        expected=history + len(gap),
+    )
+    sent = [r for _, r in decode_all(raw, fresh_topics.schema_registry_url)]
+    expected = list(sim.between(first, to_millis(end))) + gap
+    assert len(sent) == len(expected) == history + len(gap)
+    assert sorted(r["transaction_id"] for r in sent) == sorted(
+        e.transaction["transaction_id"] for e in expected
+    )
+    labels = consume_all(fresh_topics.kafka_bootstrap_servers, fresh_topics.kafka_topic_labels)
+    reported = [
+        r["transaction_id"] for _, r in decode_all(labels, fresh_topics.schema_registry_url)
+    ]
+    assert len(reported) == len(set(reported)), "a label was sent twice"
+    frauds = {e.transaction["transaction_id"] for e in expected if e.label is not None}
+    held_back = {
+        e.transaction["transaction_id"]
+        for e in expected
+        if e.label is not None and to_millis(end) - delay_s * 1000 <= e.transaction["event_time"]
+    }
+    assert set(reported) == frauds  # the stopped producers sent their pending ones early
+    assert held_back, "no fraud in the history's last label delay: the check proves nothing"

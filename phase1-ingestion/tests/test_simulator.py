@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import uuid
 from collections import Counter, defaultdict
@@ -386,6 +387,27 @@ def test_days_do_not_depend_on_the_start_of_the_backfill(
     later = list(Simulator(SEED).backfill(2, START + timedelta(days=20)))
     window = [e for e in events if FIRST_DAY + 20 <= _day(e) < FIRST_DAY + 22]
     assert later == window
+
+
+def test_a_history_cut_at_any_instant_and_its_continuation_are_the_history(
+    events: list[SimulatedTransaction],
+) -> None:
+    """The live stream's ``--traffic history`` continues the backfill's own process: cut
+    within a day, the two parts together are the uncut days, nothing repeated or lost."""
+    sim = Simulator(SEED)
+    first = to_millis(datetime(2025, 1, 5, tzinfo=UTC))
+    cut = first + DAY_MS + 13 * 3_600_000 + 1_234  # within the second day
+    end = first + 3 * DAY_MS
+    before = list(sim.between(first, cut))
+    after = list(itertools.islice(sim.between(cut), len(before) * 3))
+    window = [e for e in events if first <= e.transaction["event_time"] < end]
+    assert before and after
+    assert all(e.transaction["event_time"] < cut for e in before)
+    assert all(e.transaction["event_time"] >= cut for e in after)
+    continued = [e for e in after if e.transaction["event_time"] < end]
+    assert len(continued) < len(after)  # the stream goes on past the end of the history
+    assert before + continued == window
+    assert list(sim.between(cut, end)) == continued
 
 
 def test_different_seed_differs(events: list[SimulatedTransaction]) -> None:

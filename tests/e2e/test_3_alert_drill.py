@@ -2,8 +2,8 @@
 operation must raise their alerts where an operator sees them, in time, and resolve.
 
 It runs on the session's demo platform (tests/e2e/conftest.py) after test_2_layers.py,
-which stopped the live producer: this module starts it again, as the demo configured it,
-and leaves it running. Every budget is computed from the configuration Prometheus and
+which stopped the live producer: this module starts it again as uniform load at the demo's
+rate, and leaves it running. Every budget is computed from the configuration Prometheus and
 Alertmanager run with: the rule's ``for:`` as Prometheus loaded it (``/api/v1/rules``;
 the test session shortens RedisBreakerOpen's committed 2m to 20s,
 ``fraud_testing.stack.SESSION_RULE_FOR``, and promtool checks the committed value),
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -111,8 +112,11 @@ DLQ_SERIES = 'fraud_bronze_dlq_records_total{job="bronze-writer",stream="transac
 def live_platform(demo: Demo) -> Stack:
     """The demo's platform with its live producer running (test_2_layers stopped it).
 
-    A stack loaded now, with the demo's settings in the environment (DEMO_ENV): the
-    producer starts as the demo configured it, and nothing else is restarted."""
+    A stack loaded now, with the demo's settings in the environment (DEMO_ENV), but the
+    producer as uniform load at the demo's rate (``PRODUCER_TRAFFIC=uniform``): the drills
+    need traffic every second (a breaker closes on the next lookup), which the history's
+    rates (a transaction every few seconds) do not promise. Nothing else is restarted."""
+    os.environ["PRODUCER_TRAFFIC"] = "uniform"
     stack = Stack.load()
     stack.up(["producer"])
     return stack
@@ -187,6 +191,7 @@ def inject_malformed(env: dict[str, str], topic: str) -> int:
             [
                 str(Path(sys.executable).with_name("fraud-producer")),
                 "--mode=live",
+                "--traffic=uniform",
                 "--tps=50",
                 f"--max-records={MALFORMED}",
                 "--malformed-fraction=1",

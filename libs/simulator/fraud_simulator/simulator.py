@@ -10,7 +10,12 @@ Two modes share the same profiles and compromise schedule:
 
 - :meth:`Simulator.backfill` generates whole days, vectorised with numpy, in event-time
   order. Day ``d`` depends only on (seed, d): any date range is reproducible on its own.
-- :meth:`Simulator.live_batch` draws transactions stamped with the wall-clock time given
+  :meth:`Simulator.between` cuts that day process at any instants: the history up to
+  ``t`` and the live stream from ``t`` on (the producer's ``--traffic history``, paced by
+  the wall clock) are one process, with the history's per-card and per-terminal rates
+  and its time-of-day profile.
+- :meth:`Simulator.live_batch` (``--traffic uniform``: load at any rate, denser per card
+  than the history) draws transactions stamped with the wall-clock time given
   by the caller (the producer paces). Customers are sampled in proportion to their daily
   rates; platform-scenario sessions started by a batch are emitted by later batches once
   their (slightly later) event times are due. Same seed and same calls give the same
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -76,6 +82,10 @@ def to_millis(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def from_millis(millis: int) -> datetime:
@@ -209,6 +219,28 @@ class Simulator:
         first = start_date or self.start or (datetime.now(UTC).date() - timedelta(days=days))
         for i in range(days):
             yield from self.day(first + timedelta(days=i))
+
+    def between(self, start_ms: int, end_ms: int | None = None) -> Iterator[SimulatedTransaction]:
+        """The transactions of the day process with ``start_ms <= event_time < end_ms``, in
+        event-time order, day after day (without ``end_ms``: without end).
+
+        The same events :meth:`backfill` and :meth:`day` give for those instants: a history
+        cut at ``t`` and a stream continued from ``t`` are together exactly the history
+        that was never cut (every event of a day, platform-scenario sessions included, lies
+        within that day).
+        """
+        first = from_millis(start_ms).date()
+        for i in itertools.count():
+            day = first + timedelta(days=i)
+            if end_ms is not None and to_millis(_midnight(day)) >= end_ms:
+                return
+            for event in self.day(day):
+                t = event.transaction["event_time"]
+                if t < start_ms:
+                    continue
+                if end_ms is not None and t >= end_ms:
+                    return
+                yield event
 
     def day(self, day: date) -> list[SimulatedTransaction]:
         """The transactions of one UTC day, in event-time order (depends on seed and day)."""

@@ -18,6 +18,10 @@ DEMO_TPS = 50
 #: the environment of the demo and of every service it starts
 DEMO_ENV = {
     "PRODUCER_TPS": str(DEMO_TPS),  # what `fraud-demo --tps` sets for the live producer
+    # the session's history (the lakehouse's) ends one label delay before yesterday ended:
+    # the live producer catches up those 24-48 hours at the history's own rates (at up to
+    # DEMO_TPS), the live traffic the e2e checks measure
+    "PRODUCER_MAX_CATCHUP_HOURS": "48",
     "PRODUCER_LABEL_DELAY_SECONDS": "5",
     # the live monitor counts predictions once their labels had time to arrive
     "MONITOR_MIN_AGE_SECONDS": "20",
