@@ -15,13 +15,16 @@ catch up, and one incremental dbt run brings silver and gold up to date. Asserte
   than the genuine transactions: AUC >= 0.85;
 - training/serving skew: the vector the API scored each live transaction with (from the
   online state the streaming feature job kept) equals the point-in-time vector gold
-  computed for it: at least 99.9 % of the feature values and 99 % of whole vectors.
+  computed for it: at least 99.9 % of the feature values and 99 % of whole vectors;
+- the live traffic looks like the history (the live producer continues it): the PSI of
+  every feature between the live vectors and gold's of the days before is at most 0.1.
 
 The alert drill, next, starts the live producer again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import time
 from collections import Counter, defaultdict
@@ -44,7 +47,8 @@ from fraud_infra.stack import Stack
 from fraud_testing.demo import Demo, venv_bin
 from fraud_testing.lakehouse import Lakehouse
 from producer.malformed import quality_problems
-from training import skew
+from training import drift, skew
+from training.monitor import MonitorSettings
 
 pytestmark = pytest.mark.e2e
 
@@ -197,6 +201,28 @@ def test_every_layer_adds_up_and_every_live_transaction_is_scored_once(
     assert measured.compared == len(fresh) >= 0.95 * len(live)
     assert measured.vectors_agree >= 0.99
     assert min(measured.agree.values()) >= 0.999
+
+    # ------------------------------------------------------------ drift: live looks like history
+    # the monitor's measurement over every live vector: against gold's vectors of the
+    # reference days before the first live transaction
+    event_time = {r["transaction_id"]: r["event_time"] for _, _, r in raw}
+    first = dt.datetime.fromtimestamp(min(event_time[tx] for tx in live) / 1000, dt.UTC)
+    defaults = MonitorSettings.model_fields
+    ref_start, ref_end = drift.reference_window(first, defaults["drift_reference_days"].default)
+    reference = drift.reference_vectors(
+        lambda sql: execute(settings, sql),
+        settings.trino_catalog,
+        ref_start,
+        ref_end,
+        defaults["drift_sample"].default,
+    )
+    psi = drift.measure(reference, drift.as_vectors([v for _, v in fresh]), min_rows=200)
+    print(f"PSI over {psi.current_rows} live vectors vs {psi.reference_rows} of gold's "
+          f"({ref_start:%Y-%m-%d %H:%M} to {ref_end:%Y-%m-%d %H:%M}), live events from "
+          f"{first:%Y-%m-%d %H:%M}: " + ", ".join(
+              f"{k} {v:.3f}" for k, v in sorted(psi.psi.items(), key=lambda x: -x[1])))  # fmt: skip
+    assert psi.psi, "too few vectors to measure drift"
+    assert psi.max_psi <= 0.1, f"{psi.worst} drifted: PSI {psi.max_psi:.3f}"
 
     # ------------------------------------------------------------ detection quality
     frauds = {r["transaction_id"] for _, _, r in labels if r["is_fraud"]}
