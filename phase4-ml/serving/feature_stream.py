@@ -97,7 +97,8 @@ LAST_BATCH = Gauge(
 
 TRANSACTION_FIELDS = ("transaction_id", "user_id", "merchant_id", "amount", "event_time")
 LABEL_FIELDS = ("transaction_id", "user_id", "is_fraud", "event_time", "reported_at")
-#: marks a state that was built by this job: its absence means the state was wiped
+#: marks a state that was built by this job, ``"<layout version>:<built at, ms>"``: its
+#: absence means the state was wiped; another layout version, that it must be rebuilt
 MARKER_KEY = "feature_stream:built"
 
 
@@ -276,8 +277,40 @@ class FeatureStream:
 
     def state_wiped(self) -> bool:
         """Whether the online state lacks the marker this job sets (a first start, or a
-        Redis that was flushed or lost its volume)."""
-        return not self.redis.exists(self.marker)
+        Redis that was flushed or lost its volume), or was written in another layout (its
+        keys are then deleted here: the rebuild writes them anew)."""
+        marker = self.redis.get(self.marker)
+        if marker is None:
+            return True
+        version = marker.decode().partition(":")[0] if b":" in marker else "1"
+        if version == str(online.LAYOUT_VERSION):
+            return False
+        deleted = self.delete_state()
+        log.warning(
+            "online state of another layout: deleted, rebuilding",
+            layout=version,
+            current=online.LAYOUT_VERSION,
+            keys=deleted,
+        )
+        return True
+
+    def delete_state(self) -> int:
+        """Delete every key of the online layout (under this job's prefix)."""
+        prefix = self.settings.redis_key_prefix
+        deleted = 0
+        for name in online.PREFIXES:
+            batch: list[bytes] = []
+            for key in self.redis.scan_iter(match=prefix + name + "*", count=10_000):
+                batch.append(key)
+                if len(batch) >= 10_000:
+                    deleted += int(self.redis.unlink(*batch))
+                    batch = []
+            if batch:
+                deleted += int(self.redis.unlink(*batch))
+        return deleted
+
+    def mark_built(self) -> None:
+        self.redis.set(self.marker, f"{online.LAYOUT_VERSION}:{int(time.time() * 1000)}")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._rewind:  # the state must be rebuilt: every partition from its beginning
@@ -288,7 +321,7 @@ class FeatureStream:
     def rebuild(self) -> None:
         """Read the assigned partitions again from the beginning (the topics hold the
         lookback; applying a record twice changes nothing)."""
-        self.redis.set(self.marker, str(int(time.time() * 1000)))
+        self.mark_built()
         assignment = self.consumer.assignment()
         for tp in assignment:
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
@@ -325,7 +358,7 @@ class FeatureStream:
         topics = [self.settings.topic_raw, self.settings.topic_labels]
         self._rewind = self.state_wiped()
         if self._rewind:
-            self.redis.set(self.marker, str(int(time.time() * 1000)))
+            self.mark_built()
             REBUILDS.inc()
         self.consumer.subscribe(topics, on_assign=self._on_assign)
         log.info("feature stream started", topics=topics, group=self.settings.group_id)

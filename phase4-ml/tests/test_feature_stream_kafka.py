@@ -34,7 +34,7 @@ from fraud_simulator.simulator import Simulator
 from fraud_testing.serving import RedisProcess
 from fraud_testing.wire import Sender
 from serving.feature_store import RedisFeatureStore
-from serving.feature_stream import FeatureStream, FeatureStreamSettings
+from serving.feature_stream import MARKER_KEY, FeatureStream, FeatureStreamSettings
 
 pytestmark = pytest.mark.integration
 
@@ -163,6 +163,19 @@ def test_the_job_keeps_the_online_state_exact_fresh_and_rebuildable(
         wait("the rebuild after a wipe", lambda: state() == before, 60)
         status = online.StreamStatus.from_redis(client.get(online.STATUS_KEY) or b"{}")
         assert status.applied_through_ms > 0
+
+        # a state of an older layout (marker "<ms>", members without the amount) is
+        # deleted and rebuilt, never read as it is
+        def members() -> dict[bytes, set[bytes]]:
+            keys = client.scan_iter(match=online.USER_EVENTS + "*", count=1000)
+            return {key: set(client.zrange(key, 0, -1)) for key in keys}
+
+        current = members()
+        some_key = next(iter(current))
+        client.zadd(some_key, {b"an-id-in-the-old-layout": 1.0})
+        client.set(MARKER_KEY, b"1765000000000")
+        wait("the rebuild of an outdated layout", lambda: members() == current, 60)
+        assert (client.get(MARKER_KEY) or b"").startswith(f"{online.LAYOUT_VERSION}:".encode())
     finally:
         job.running = False
         runner.join(30)

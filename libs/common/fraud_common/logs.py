@@ -45,6 +45,8 @@ def configure_logging(level: str | None = None, json: bool | None = None) -> Non
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # the traceback of log.exception()/exc_info=True as a field (JSON has no other way)
+            *([structlog.processors.format_exc_info] if as_json else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

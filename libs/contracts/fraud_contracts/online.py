@@ -27,6 +27,10 @@ key                             type   content
 ``feature_stream:status``       STRING the job's heartbeat (:class:`StreamStatus`, JSON)
 =============================== ====== =================================================
 
+The layout has a version (:data:`LAYOUT_VERSION`), kept in the job's marker key: a state
+written in another layout (an upgrade changed it) is deleted and rebuilt from Kafka by
+the job, never read in a layout the reader does not parse.
+
 Events older than :data:`RETENTION_MS` before the newest wall-clock time are trimmed
 when their key is written, and every key expires after :data:`RETENTION_MS` without a
 write: the longest window the features look back is the terminal risk's, 30 days before
@@ -46,6 +50,9 @@ LOOKBACK_MS: Final = max(max(WINDOWS.values()), max(RISK_WINDOWS.values()) + LAB
 #: how long an event is kept (the lookback and a day for late events and clock skew)
 RETENTION_MS: Final = LOOKBACK_MS + DAY_MS
 
+#: 2: members carry the amount, ``terminal_frauds`` the event time (1: ids alone)
+LAYOUT_VERSION: Final = 2
+
 USER_EVENTS: Final = "user_events:"
 USER_TX: Final = "user_tx:"
 USER_REPORTS: Final = "user_reports:"
@@ -53,6 +60,15 @@ TERMINAL_EVENTS: Final = "terminal_events:"
 TERMINAL_TX: Final = "terminal_tx:"
 TERMINAL_FRAUDS: Final = "terminal_frauds:"
 STATUS_KEY: Final = "feature_stream:status"
+#: every key prefix of the layout (a wipe of an outdated layout deletes these)
+PREFIXES: Final = (
+    USER_EVENTS,
+    USER_TX,
+    USER_REPORTS,
+    TERMINAL_EVENTS,
+    TERMINAL_TX,
+    TERMINAL_FRAUDS,
+)
 
 
 def user_keys(user_id: str, prefix: str = "") -> tuple[str, str, str]:
