@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import redis
 import structlog
@@ -279,7 +279,7 @@ class FeatureStream:
         """Whether the online state lacks the marker this job sets (a first start, or a
         Redis that was flushed or lost its volume), or was written in another layout (its
         keys are then deleted here: the rebuild writes them anew)."""
-        marker = self.redis.get(self.marker)
+        marker = cast(bytes | None, self.redis.get(self.marker))
         if marker is None:
             return True
         version = marker.decode().partition(":")[0] if b":" in marker else "1"
@@ -303,10 +303,10 @@ class FeatureStream:
             for key in self.redis.scan_iter(match=prefix + name + "*", count=10_000):
                 batch.append(key)
                 if len(batch) >= 10_000:
-                    deleted += int(self.redis.unlink(*batch))
+                    deleted += cast(int, self.redis.unlink(*batch))
                     batch = []
             if batch:
-                deleted += int(self.redis.unlink(*batch))
+                deleted += cast(int, self.redis.unlink(*batch))
         return deleted
 
     def mark_built(self) -> None:
