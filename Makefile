@@ -175,6 +175,10 @@ bench-transforms: init install ## dbt: one incremental 15-minute run and a full 
 bench-model: init install ## detection quality under the Handbook's protocol: mean ± std over 5 simulator seeds vs the Handbook's rows
 	@nice -n 10 $(PY) bench/model_quality.py --seeds 1,2,3,4,5 $(BENCH_ARGS)
 
+.PHONY: bench-detection
+bench-detection: init install ## one model, held-out days scored with real-time vs the 15-min batch's stale features: AP, high-tier recall, CP@100, bursts (BENCH_ARGS: --seeds, --days)
+	@nice -n 10 $(PY) bench/detection.py $(BENCH_ARGS)
+
 .PHONY: bench-scoring
 bench-scoring: init install ## scoring API: saturation and p50/p95/p99 at 3,000 req/s (vegeta), vs sklearn
 	@$(PY) bench/scoring_load.py --rate 3000 --duration 60

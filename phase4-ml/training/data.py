@@ -11,7 +11,11 @@ every name of :data:`features.FEATURE_NAMES` (float64), ``is_fraud`` (0/1) and
   simulator's Handbook mode (its three scenarios and parameters only). :func:`compute_features`
   is :func:`features.reference_features` vectorised: events grouped by user / terminal,
   sorted by time, window bounds found by binary search and summed with prefix sums
-  (``O(n log n)`` instead of the definition's scan of every earlier event).
+  (``O(n log n)`` instead of the definition's scan of every earlier event). With ``at``
+  (query times, one per transaction) it gives every per-user and per-terminal aggregate
+  as of that time instead of the transaction's own (the request features and the
+  current amount stay the transaction's): what a batch pipeline's snapshot served
+  (``bench/detection.py``).
 """
 
 from __future__ import annotations
@@ -68,16 +72,22 @@ def _prefix(values: FloatArray) -> FloatArray:
 
 
 def _activity(
-    prefix: str, group: Int64Array, time_ms: Int64Array, amount: FloatArray
+    prefix: str,
+    group: Int64Array,
+    time_ms: Int64Array,
+    amount: FloatArray,
+    at: Int64Array | None = None,
 ) -> dict[str, FloatArray]:
-    """Count and mean amount of the group's events in ``[t - w, t)`` for every window."""
+    """Count and mean amount of the group's events in ``[a - w, a)`` for every window,
+    per event, with ``a`` its query time ``at`` (default: its own time)."""
+    at = time_ms if at is None else at
     order, _, position = _group_windows(group, time_ms)
     cents = np.round(amount[order] * 100.0)  # exact integer sums (amounts are cents)
     sums = _prefix(cents)
-    hi = position(group, time_ms)
+    hi = position(group, at)
     out: dict[str, FloatArray] = {}
     for suffix, width in features.WINDOWS.items():
-        lo = position(group, time_ms - width)
+        lo = position(group, at - width)
         count = (hi - lo).astype(np.float64)
         total = (sums[hi] - sums[lo]) / 100.0
         out[f"{prefix}_tx_count_{suffix}"] = count
@@ -88,19 +98,21 @@ def _activity(
 
 
 def _amount_stats(
-    user: Int64Array, time_ms: Int64Array, amount: FloatArray
+    user: Int64Array, time_ms: Int64Array, amount: FloatArray, at: Int64Array | None = None
 ) -> dict[str, FloatArray]:
-    """Population standard deviation and median of the user's amounts in ``[t - 30 d, t)``
-    (``0.0`` without any): the standard deviation from exact integer sums of cents and
-    squared cents, the median from pandas' rolling window (exact)."""
+    """Population standard deviation and median of the user's amounts in ``[a - 30 d, a)``
+    (``0.0`` without any), ``a`` the event's query time ``at`` (default: its own time):
+    the standard deviation from exact integer sums of cents and squared cents, the median
+    from pandas' rolling window (exact; :func:`_rolling_median`)."""
     order, _, position = _group_windows(user, time_ms)
     cents = np.round(amount[order] * 100.0).astype(np.int64)
     if len(cents) and int(np.abs(cents).max()) >= 10**7:  # squares would overflow int64 sums
         raise ValueError("amounts of 100,000 or more: the cents arithmetic would overflow")
     s1 = np.concatenate([[0], np.cumsum(cents)])
     s2 = np.concatenate([[0], np.cumsum(cents * cents)])
-    hi = position(user, time_ms)
-    lo = position(user, time_ms - features.WINDOWS["30d"])
+    queries = time_ms if at is None else at
+    hi = position(user, queries)
+    lo = position(user, queries - features.WINDOWS["30d"])
     n = hi - lo
     numerator = n * (s2[hi] - s2[lo]) - (s1[hi] - s1[lo]) ** 2  # n^2 * variance, in cents^2
     nf = n.astype(np.float64)
@@ -110,6 +122,25 @@ def _amount_stats(
         out=np.zeros_like(nf),
         where=n > 0,
     )
+    if at is None:
+        median = _rolling_median(user, time_ms, amount)
+    else:
+        # the query points as extra rows without an amount: the rolling median skips
+        # NaN, and a row's window [a - 30 d, a) excludes every row at or after a
+        rows = len(time_ms)
+        median = _rolling_median(
+            np.concatenate([user, user]),
+            np.concatenate([time_ms, at]),
+            np.concatenate([amount, np.full(len(at), np.nan)]),
+        )[rows:]
+    return {"user_std_amount_30d": std, "user_median_amount_30d": median}
+
+
+def _rolling_median(user: Int64Array, time_ms: Int64Array, amount: FloatArray) -> FloatArray:
+    """Per row: the median of the user's non-NaN amounts in ``[t - 30 d, t)`` (0.0 without
+    any), by pandas' time-based rolling window (closed left: rows at ``t`` itself are
+    out, whatever their order)."""
+    order = np.lexsort((time_ms, user))
     sorted_times = pd.to_datetime(time_ms[order], unit="ms")
     rolling = (
         pd.Series(amount[order], index=sorted_times)
@@ -119,29 +150,37 @@ def _amount_stats(
     )
     median = np.empty(len(order))
     median[order] = np.nan_to_num(rolling.to_numpy(), nan=0.0)  # grouped in sorted order
-    return {"user_std_amount_30d": std, "user_median_amount_30d": median}
+    return median
 
 
 def _risk(
-    terminal: Int64Array, time_ms: Int64Array, reported_ms: Int64Array, delay: int
+    terminal: Int64Array,
+    time_ms: Int64Array,
+    reported_ms: Int64Array,
+    delay: int,
+    at: Int64Array | None = None,
 ) -> dict[str, FloatArray]:
-    """Share of the terminal's transactions in ``[t - D - w, t - D)`` reported as fraud
-    before ``t`` (``reported_ms`` < 0: never reported; ``delay``: D in ms)."""
+    """Share of the terminal's transactions in ``[a - D - w, a - D)`` reported as fraud
+    before ``a``, the event's query time ``at`` (default: its own time; ``reported_ms``
+    < 0: never reported; ``delay``: D in ms)."""
     order, key, position = _group_windows(terminal, time_ms)
+    # the query points, sorted like the events (the same when ``at`` is None)
+    queries = (order, key, position) if at is None else _group_windows(terminal, at)
+    at = time_ms if at is None else at
     is_fraud = (reported_ms[order] >= 0).astype(np.float64)
     frauds = _prefix(is_fraud)
-    end = position(terminal, time_ms - delay)
-    # frauds reported later than D after the event are still unknown at some t: those
+    end = position(terminal, at - delay)
+    # frauds reported later than D after the event are still unknown at some a: those
     # events are few (none when the reporting delay <= D); subtract them exactly.
     late = np.flatnonzero((reported_ms >= 0) & (reported_ms - time_ms > delay))
     out: dict[str, FloatArray] = {}
     for suffix, width in features.RISK_WINDOWS.items():
-        start = position(terminal, time_ms - delay - width)
+        start = position(terminal, at - delay - width)
         count = (end - start).astype(np.float64)
         fraud_count = frauds[end] - frauds[start]
         if len(late):
             fraud_count = fraud_count - _unknown_frauds(
-                order, key, position, terminal, time_ms, reported_ms, late, width, delay
+                *queries, terminal, time_ms, reported_ms, late, width, delay
             )
         out[f"terminal_risk_{suffix}"] = np.divide(
             fraud_count, count, out=np.zeros_like(count), where=count > 0
@@ -160,10 +199,11 @@ def _unknown_frauds(
     width: int,
     delay: int,
 ) -> FloatArray:
-    """Per transaction: frauds in its risk window whose label comes at or after it.
+    """Per query: frauds in its risk window whose label comes at or after it.
 
-    A late fraud at ``te`` reported at ``tr`` counts for the terminal's transactions at
-    ``t`` with ``te + D < t <= te + D + w`` and ``t <= tr``: a range of sorted positions.
+    A late fraud at ``te`` reported at ``tr`` counts for the terminal's queries at ``a``
+    with ``te + D < a <= te + D + w`` and ``a <= tr``: a range of sorted positions.
+    ``order``, ``key`` and ``position`` sort the query points (:func:`_group_windows`).
     """
     g = terminal[late]
     te = time_ms[late]
@@ -186,13 +226,28 @@ def compute_features(
     is_international: npt.NDArray[np.bool_],
     reported_ms: Int64Array,
     label_delay_ms: int = features.LABEL_DELAY_MS,
+    at: Int64Array | None = None,
 ) -> dict[str, FloatArray]:
     """Every feature of every transaction, as :func:`features.reference_features` defines.
 
     Integer codes for users and terminals; ``reported_ms`` is when the transaction's fraud
     label was reported (-1: not a fraud). ``label_delay_ms``: the terminal-risk delay D
     (the contract's; the Handbook protocol measures with its own 7 days).
+
+    ``at``: per transaction, the time its per-user and per-terminal aggregates are taken
+    at (windows ``[a - w, a)``, terminal risk with labels reported before ``a``; default:
+    the transaction's own time, the point-in-time features). The request features stay
+    the transaction's, and the derived features divide its amount by the statistics as
+    of ``a``: the vector a snapshot taken at ``a`` serves (:func:`features.build_features`
+    of :func:`features.reference_records` at ``a``). ``at`` later than the transaction
+    would let it see itself and later events: an error.
     """
+    if at is not None:
+        at = np.asarray(at, dtype=np.int64)
+        if at.shape != time_ms.shape:
+            raise ValueError(f"at has shape {at.shape}, the events {time_ms.shape}")
+        if np.any(at > time_ms):
+            raise ValueError("query times later than their transaction: not point in time")
     out: dict[str, FloatArray] = {
         "amount": amount.astype(np.float64),
         "is_international": is_international.astype(np.float64),
@@ -202,8 +257,8 @@ def compute_features(
     out["is_night"] = (
         (time_ms % features.DAY_MS) < features.NIGHT_END_HOUR * features.HOUR_MS
     ).astype(np.float64)
-    out.update(_activity("user", user, time_ms, amount))
-    stats = _amount_stats(user, time_ms, amount)
+    out.update(_activity("user", user, time_ms, amount, at))
+    stats = _amount_stats(user, time_ms, amount, at)
     avg, count = out["user_avg_amount_30d"], out["user_tx_count_30d"]
     out["amount_to_user_avg_30d"] = np.divide(
         out["amount"], avg, out=np.ones_like(avg), where=avg > 0
@@ -218,8 +273,8 @@ def compute_features(
     out["amount_to_user_median_30d"] = np.divide(
         out["amount"], median, out=np.ones_like(median), where=median > 0
     )
-    out.update(_activity("terminal", terminal, time_ms, amount))
-    out.update(_risk(terminal, time_ms, reported_ms, label_delay_ms))
+    out.update(_activity("terminal", terminal, time_ms, amount, at))
+    out.update(_risk(terminal, time_ms, reported_ms, label_delay_ms, at))
     return {name: out[name] for name in features.FEATURE_NAMES}
 
 
