@@ -1,6 +1,6 @@
 """Simulated history in the lakehouse, once: the lifecycle's backfill step as a program.
 
-    fraud-backfill [--days 30] [--seed 42] [--malformed-fraction 0.001]
+    fraud-backfill [--days 38] [--seed 42] [--malformed-fraction 0.001]
 
 Compose's one-shot ``backfill`` job. Runs :func:`fraud_infra.backfill.ensure_backfill`,
 the function ``make demo`` calls for the same step, with the platform's settings from the
@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 def main(argv: list[str] | None = None) -> int:
     configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"))
     parser = argparse.ArgumentParser(prog="fraud-backfill", description=__doc__.split("\n")[0])
-    parser.add_argument("--days", type=int, help="days of history (DEMO_DAYS, default 30)")
+    parser.add_argument("--days", type=int, help="days of history (DEMO_DAYS, default 38)")
     parser.add_argument("--seed", type=int, help="simulator seed (DEMO_SEED, default 42)")
     parser.add_argument(
         "--malformed-fraction",

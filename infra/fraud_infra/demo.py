@@ -1,6 +1,6 @@
 """``make demo``: from nothing to a live, scored transaction stream, in one command.
 
-    fraud-demo [--days 30] [--traffic history|uniform] [--tps 50] [--seed 42]
+    fraud-demo [--days 38] [--traffic history|uniform] [--tps 50] [--seed 42]
 
 On the native stack, each step shown with its elapsed time, each skipped when already
 done (so a second run, also after Ctrl-C, is harmless and quick). The steps, their order
@@ -67,7 +67,9 @@ class DemoSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DEMO_", env_file=".env", extra="ignore")
 
-    days: int = Field(30, ge=16, description="days of history (training needs 16 or more)")
+    #: the 30-day windows and the label delay, then a week in which every window is full:
+    #: the drift monitor's reference, and what live vectors are compared with
+    days: int = Field(38, ge=16, description="days of history (training needs 16 or more)")
     seed: int = 42
     traffic: Literal["history", "uniform"] = Field(
         "history",
@@ -211,7 +213,7 @@ def run(cfg: DemoSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     configure_logging(level=os.environ.get("LOG_LEVEL", "WARNING"))
     parser = argparse.ArgumentParser(prog="fraud-demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--days", type=int, help="days of history (DEMO_DAYS, default 30)")
+    parser.add_argument("--days", type=int, help="days of history (DEMO_DAYS, default 38)")
     parser.add_argument(
         "--traffic",
         choices=["history", "uniform"],

@@ -383,7 +383,7 @@ def test_fraud_backfill_runs_the_demo_s_backfill_with_its_defaults(
 ) -> None:
     assert backfill_cli.main([]) == 0
     (call,) = backfills
-    assert (call["days"], call["seed"], call["malformed"]) == (30, 42, 0.001)
+    assert (call["days"], call["seed"], call["malformed"]) == (38, 42, 0.001)
     assert call["env"]["S3_ACCESS_KEY"] == "test-access"  # the programs it starts get it all
     assert call["settings"].s3_secret_key.get_secret_value() == "test-secret"
 

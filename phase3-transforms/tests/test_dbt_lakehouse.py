@@ -1,4 +1,4 @@
-"""Phase 3 end to end: 30 simulated days through phases 1-2, then dbt build on Trino.
+"""Phase 3 end to end: 38 simulated days through phases 1-2, then dbt build on Trino.
 
 The session fixture ``lakehouse`` (transforms.testing) produces the backfill, lands it in
 bronze with the Spark writer and runs ``dbt seed`` + ``dbt build`` (models, their data

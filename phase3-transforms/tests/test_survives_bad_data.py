@@ -1,6 +1,6 @@
 """``fraud_pipeline`` survives bad data (issue 17): the bad-data drill, end to end.
 
-Into the session's lakehouse (30 simulated days in bronze, silver and gold), the records
+Into the session's lakehouse (38 simulated days in bronze, silver and gold), the records
 of :mod:`fraud_testing.drill` — one of each kind of bad data, each with where it must end
 — are sent through Kafka in the contract's wire format and landed by the bronze writer;
 then one ``fraud_pipeline`` run goes through Airflow's REST API (real dbt on Trino, the

@@ -1,7 +1,7 @@
 """Online/offline parity: for 1,000 transactions of the history, the vector the API builds
 from the online state equals the vector training reads from gold for the same transaction.
 
-Against the session's lakehouse (30 simulated days in bronze, silver and gold): the test
+Against the session's lakehouse (38 simulated days in bronze, silver and gold): the test
 stack's streaming feature job (service ``feature-stream``) has applied the backfill's
 topics to the online state. For 1,000 rows of ``gold.mart_fraud_features``, the API's own
 path (FeatureClient.lookup at the transaction's event time + ScoringService._vector)

@@ -126,7 +126,7 @@ def test_drift_pass_samples_served_vectors_and_keeps_the_reference(
     (sql, params), (gold_sql,) = conn.statements[0], queries
     assert sql == skew.SAMPLE_SQL  # served from a current online state only
     assert params == (now - dt.timedelta(hours=1), now, settings.drift_sample)
-    assert "from_iso8601_timestamp('2026-11-23T11:00:00+00:00')" in gold_sql  # 14 days before
+    assert "from_iso8601_timestamp('2026-11-30T11:00:00+00:00')" in gold_sql  # 7 days before
     assert (result.reference_rows, result.current_rows) == (2_000, 300)
     assert result.worst == "amount" and result.max_psi > drift.SIGNIFICANT
     monitor.measure_drift(settings, now + dt.timedelta(minutes=5))

@@ -1,4 +1,4 @@
-"""Train on the lakehouse's 30 simulated days (gold.mart_fraud_features through Trino,
+"""Train on the lakehouse's 38 simulated days (gold.mart_fraud_features through Trino,
 built by phases 1-3) against the native MLflow service, gate at the default AUC >= 0.90,
 promote."""
 

@@ -157,7 +157,7 @@ class MonitorSettings(BaseSettings):
     skew_sample: int = Field(default=5_000, ge=1, description="predictions per measurement")
     drift_window_hours: float = Field(default=1.0, gt=0, description="served vectors measured")
     drift_reference_days: float = Field(
-        default=14.0, gt=0, description="gold's days before that window: the reference"
+        default=7.0, gt=0, description="gold's days before that window: the reference"
     )
     drift_sample: int = Field(default=20_000, ge=1, description="vectors sampled per side")
     drift_min_rows: int = Field(default=200, ge=1, description="per side, else no PSI")

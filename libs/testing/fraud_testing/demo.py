@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-DEMO_DAYS = 30
+DEMO_DAYS = 38
 DEMO_TPS = 50
 #: the environment of the demo and of every service it starts
 DEMO_ENV = {
@@ -40,7 +40,7 @@ def venv_bin(name: str) -> str:
 
 
 def run_demo() -> subprocess.CompletedProcess[str]:
-    """``fraud-demo --days 30 --tps 50`` in this process's environment."""
+    """``fraud-demo --days 38 --tps 50`` in this process's environment."""
     return subprocess.run(
         [venv_bin("fraud-demo"), "--days", str(DEMO_DAYS), "--tps", str(DEMO_TPS)],
         env=dict(os.environ),

@@ -1,6 +1,6 @@
 """The lakehouse fixture of the phase 3 and 4 tests: history in bronze, silver and gold.
 
-``lakehouse`` lands 30 simulated days in bronze with the launcher's backfill (the
+``lakehouse`` lands 38 simulated days in bronze with the launcher's backfill (the
 producer and the bronze writer, exactly as ``make demo`` does; once per stack: a second
 session, or a demo on the same stack, reuses them) and builds silver and gold with
 ``dbt build`` once per test session.
@@ -25,7 +25,8 @@ from fraud_infra.stack import Stack
 from fraud_testing.stack import group_running
 from transforms.dbt import run_dbt
 
-BACKFILL_DAYS = 30
+#: as make demo's (DEMO_DAYS): the 30-day windows, the label delay and a week of full windows
+BACKFILL_DAYS = 38
 BACKFILL_SEED = 42
 #: a small share of malformed records, as the demo sends (they go to the DLQ, not bronze)
 BACKFILL_MALFORMED = 0.001
@@ -45,7 +46,7 @@ class Lakehouse:
 
 @pytest.fixture(scope="session")
 def lakehouse(platform_env: dict[str, str], settings: PlatformSettings) -> Lakehouse:
-    """30 simulated days in bronze, silver and gold (``dbt build`` passed)."""
+    """38 simulated days in bronze, silver and gold (``dbt build`` passed)."""
     env = {k: v for k, v in platform_env.items() if k.isupper()}
     backfill, _ = ensure_backfill(
         settings, env, days=BACKFILL_DAYS, seed=BACKFILL_SEED, malformed=BACKFILL_MALFORMED
