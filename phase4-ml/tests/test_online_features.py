@@ -167,3 +167,13 @@ def test_events_past_the_retention_are_trimmed_and_reports_wait_for_their_transa
     assert client.hgetall(terminal_frauds) == {b"new": f"{reported}|{event}".encode()}
     assert client.hlen(user_reports) == 0
     assert 0 < client.pttl(user_events) <= online.RETENTION_MS
+
+    # a catch-up: events written two days after their time keep what a request at their
+    # time looks back on (the wall clock would have trimmed it)
+    t = T0 + 3 * online.RETENTION_MS
+    needed = TransactionEvent("needed", "U2", "M2", t - online.LOOKBACK_MS + HOUR_MS, 5.0)
+    late = TransactionEvent("late", "U2", "M2", t, 7.0)
+    writer.write([needed], [], t + 2 * DAY_MS)
+    writer.write([late], [], t + 2 * DAY_MS)
+    assert client.zrange(online.user_keys("U2")[0], 0, -1) == [b"5.0:needed", b"7.0:late"]
+    assert client.zrange(online.terminal_keys("M2")[0], 0, -1) == [b"5.0:needed", b"7.0:late"]

@@ -31,8 +31,9 @@ The layout has a version (:data:`LAYOUT_VERSION`), kept in the job's marker key:
 written in another layout (an upgrade changed it) is deleted and rebuilt from Kafka by
 the job, never read in a layout the reader does not parse.
 
-Events older than :data:`RETENTION_MS` before the newest wall-clock time are trimmed
-when their key is written, and every key expires after :data:`RETENTION_MS` without a
+Events older than :data:`RETENTION_MS` before the written event (or the wall-clock time,
+if earlier: a catch-up of old events keeps what requests at their times look back on)
+are trimmed when their key is written, and every key expires after :data:`RETENTION_MS` without a
 write: the longest window the features look back is the terminal risk's, 30 days before
 the one-day label delay.
 """

@@ -180,7 +180,6 @@ class EventWriter:
         transaction); every record's change is atomic, the batch is one round trip."""
         if not transactions and not reports:
             return Written(0, 0, 0, 0)
-        trim_before = now_ms - online.RETENTION_MS
         ttl = online.RETENTION_MS
         pipe = self.client.pipeline(transaction=False)
         for t in transactions:
@@ -194,7 +193,9 @@ class EventWriter:
                     t.event_ms,
                     repr(float(t.amount)),
                     t.merchant_id,
-                    trim_before,
+                    # relative to the event when it is older than now (a catch-up or a
+                    # replay): the requests for its own time still find their lookback
+                    min(now_ms, t.event_ms) - online.RETENTION_MS,
                     ttl,
                 ],
                 client=pipe,
