@@ -22,7 +22,9 @@ DEMO_ENV = {
     # the live producer catches up those 24-48 hours at the history's own rates (at up to
     # DEMO_TPS), the live traffic the e2e checks measure
     "PRODUCER_MAX_CATCHUP_HOURS": "48",
-    # ... so the drift monitor measures the served vectors of those hours
+    # ... so the skew and drift monitors measure the served vectors of those hours (their
+    # windows are in event time)
+    "MONITOR_SKEW_WINDOW_HOURS": "48",
     "MONITOR_DRIFT_WINDOW_HOURS": "48",
     "PRODUCER_LABEL_DELAY_SECONDS": "5",
     # the live monitor counts predictions once their labels had time to arrive
