@@ -25,6 +25,9 @@ DEMO_ENV = {
     # ... so the skew and drift monitors measure the served vectors of those hours (their
     # windows are in event time)
     "MONITOR_SKEW_WINDOW_HOURS": "48",
+    # every 10 s a pass asks Trino for gold's vectors of the sample: a small one keeps the
+    # CPU for the drills' timing (test_2_layers measures the skew of every live vector)
+    "MONITOR_SKEW_SAMPLE": "300",
     "MONITOR_DRIFT_WINDOW_HOURS": "48",
     "PRODUCER_LABEL_DELAY_SECONDS": "5",
     # the live monitor counts predictions once their labels had time to arrive
