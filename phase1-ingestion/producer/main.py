@@ -236,8 +236,8 @@ class Run:
         metrics.CONFIGURED_TPS.set(s.tps)
         lookup = CachedSchemaLookup(SchemaRegistry(s.schema_registry_url))
         now_ms = to_millis(datetime.now(UTC))
-        newest = resume.newest_transaction(s, lookup)
-        start = now_ms if newest is None else newest[0] + 1
+        newest = resume.newest_transaction(s, lookup, now_ms)
+        start = now_ms if newest is None else min(newest[0] + 1, now_ms)
         floor = now_ms - int(s.max_catchup_hours * 3_600_000)
         if start < floor:
             log.warning(

@@ -13,7 +13,7 @@ was sent. Kafka is the record of what was sent, so nothing else is kept:
   a crashed producer loses its pending ones) are sent once, when due, and never twice.
 
 Records that do not decode (malformed variants sent to the raw topic on purpose, unknown
-schemas) are passed over.
+schemas) or break the contract's rules are passed over.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import structlog
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from fraud_contracts.avro import AvroError, SchemaLookup, decode
+from producer.malformed import quality_problems
 from producer.settings import ProducerSettings
 
 log = structlog.get_logger("producer")
@@ -77,8 +78,12 @@ def _partitions(consumer: Consumer, topic: str) -> list[int]:
     return sorted(metadata.partitions)
 
 
-def newest_transaction(settings: ProducerSettings, lookup: SchemaLookup) -> tuple[int, str] | None:
-    """``(event_time, transaction_id)`` of the latest transaction on the raw topic, if any."""
+def newest_transaction(
+    settings: ProducerSettings, lookup: SchemaLookup, now_ms: int
+) -> tuple[int, str] | None:
+    """``(event_time, transaction_id)`` of the latest valid transaction on the raw topic,
+    if any: a record that breaks the contract (e.g. dated in the future, which a drill
+    sends on purpose) says nothing about what was sent."""
     consumer = _consumer(settings)
     try:
         topic = settings.topic_raw
@@ -93,6 +98,8 @@ def newest_transaction(settings: ProducerSettings, lookup: SchemaLookup) -> tupl
             except AvroError:
                 continue
             t, tx = record.get("event_time"), record.get("transaction_id")
+            if quality_problems(record, now_ms):
+                continue
             if isinstance(t, int) and isinstance(tx, str) and (newest is None or t > newest[0]):
                 newest = (t, tx)
         return newest
