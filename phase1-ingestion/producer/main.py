@@ -228,7 +228,7 @@ class Run:
             self.live_uniform()
 
     def live_history(self) -> None:
-        """The history's day process, from just after the newest transaction on the raw
+        """The history's day process, from just after its newest transaction on the raw
         topic (or now, if there is none or it is older than ``max_catchup_hours``): events
         already due are sent at up to ``tps`` (catching up), later ones when the wall clock
         reaches their event time. See :mod:`producer.resume` for the labels."""
@@ -236,7 +236,7 @@ class Run:
         metrics.CONFIGURED_TPS.set(s.tps)
         lookup = CachedSchemaLookup(SchemaRegistry(s.schema_registry_url))
         now_ms = to_millis(datetime.now(UTC))
-        newest = resume.newest_transaction(s, lookup, now_ms)
+        newest = resume.newest_transaction(s, lookup, now_ms, self.in_history())
         start = now_ms if newest is None else min(newest[0] + 1, now_ms)
         floor = now_ms - int(s.max_catchup_hours * 3_600_000)
         if start < floor:
@@ -289,19 +289,29 @@ class Run:
             self.progress()
         self.send_labels_left(labels)
 
+    def in_history(self) -> Callable[[int, str], bool]:
+        """Whether ``(event_time, transaction_id)`` is one of the history's transactions
+        (this seed's day process; each day generated once)."""
+        days: dict[date, frozenset[str]] = {}
+
+        def known(event_time: int, transaction_id: str) -> bool:
+            day = from_millis(event_time).date()
+            if day not in days:
+                days[day] = frozenset(
+                    e.transaction["transaction_id"] for e in self.simulator.day(day)
+                )
+            return transaction_id in days[day]
+
+        return known
+
     def unsent_labels(
         self, lookup: CachedSchemaLookup, newest: tuple[int, str] | None
     ) -> list[FraudLabel]:
-        """Labels of this process's transactions up to ``newest`` that are not on the labels
-        topic: held back by the backfill, or pending in a producer that crashed. Only when
-        the raw topic's newest transaction is this process's own (same seed): after other
-        traffic (load, another seed) nothing of this process is pending."""
+        """Labels of the history's transactions up to ``newest`` (its newest on the raw
+        topic) that are not on the labels topic: held back by the backfill, or pending in a
+        producer that crashed."""
         delay_ms = int(self.settings.label_delay_seconds * 1000)
         if newest is None or delay_ms == 0:
-            return []
-        mine = self.simulator.between(newest[0], newest[0] + 1)
-        if newest[1] not in {e.transaction["transaction_id"] for e in mine}:
-            log.info("the raw topic's newest transaction is not this process's: no labels pending")
             return []
         until = newest[0] + 1  # what was sent ends there (a gap after it was never sent)
         since = until - delay_ms

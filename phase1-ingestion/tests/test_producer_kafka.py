@@ -24,6 +24,7 @@ from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.stack import consume_all
 from fraud_testing.wire import Sender
+from producer import resume
 from producer.main import run
 from producer.settings import ProducerSettings
 
@@ -241,17 +242,22 @@ def test_broker_outage_loses_and_duplicates_nothing(
     assert len(set(ids)) == 12_000, "duplicates after the broker came back"
 
 
+@pytest.mark.timeout(300)  # a producer resuming in the wrong place waits for the future
 def test_the_live_history_stream_continues_the_backfill_exactly(
     fresh_topics: PlatformSettings,
 ) -> None:
-    """A backfill ending 2 h ago, then the live ``--traffic history`` producer, stopped and
-    started again mid catch-up: the raw topic holds the simulator's uncut history, each
-    transaction once; every label the backfill held back (reported after the history's
-    end) arrives from the live producer, once."""
+    """A backfill ending 2 h ago, other traffic (a uniform load of another seed, sent now),
+    then the live ``--traffic history`` producer, stopped and started again mid catch-up:
+    the raw topic holds the simulator's uncut history, each transaction once; every label
+    the backfill held back (reported after the history's end) arrives from the live
+    producer, once."""
     from fraud_simulator.simulator import Simulator, to_millis
 
     seed, delay_s = 13, 3_600.0
     end = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    if not 8 <= end.hour < 18:  # the history's nights are quiet: end in the afternoon before
+        day = end.date() - dt.timedelta(days=1 if end.hour < 8 else 0)
+        end = dt.datetime.combine(day, dt.time(14), dt.UTC)
     common: dict[str, Any] = {"seed": seed, "label_delay_seconds": delay_s}
     backfill = run(
         producer_settings(fresh_topics, mode="backfill", days=1, history_end=end, **common)
@@ -268,6 +274,10 @@ def test_the_live_history_stream_continues_the_backfill_exactly(
     sender = Sender(fresh_topics)
     sender.transaction(future)
     sender.flush()
+    # nor is the newest of another producer's records, more than the first step back reads
+    others = 3 * resume.TAIL
+    load = {"seed": seed + 1, "label_delay_seconds": delay_s, "tps": 5_000.0}
+    run(producer_settings(fresh_topics, mode="live", max_records=others, **load))
     live = {"mode": "live", "traffic": "history", "tps": 5_000.0, **common}
     run(producer_settings(fresh_topics, max_records=half, **live))  # stopped: SIGTERM-like
     run(producer_settings(fresh_topics, max_records=len(gap) - half, **live))
@@ -275,18 +285,22 @@ def test_the_live_history_stream_continues_the_backfill_exactly(
     raw = consume_all(
         fresh_topics.kafka_bootstrap_servers,
         fresh_topics.kafka_topic_raw,
-        expected=history + len(gap) + 1,
+        expected=history + len(gap) + 1 + others,
     )
-    sent = [r for _, r in decode_all(raw, fresh_topics.schema_registry_url)]
-    sent = [r for r in sent if r["transaction_id"] != future["transaction_id"]]
     expected = list(sim.between(first, to_millis(end))) + gap
+    ours = {e.transaction["transaction_id"] for e in expected}
+    sent = [r for _, r in decode_all(raw, fresh_topics.schema_registry_url)]
+    assert len(sent) == history + len(gap) + 1 + others
+    sent = [r for r in sent if r["transaction_id"] in ours]
     assert len(sent) == len(expected) == history + len(gap)
     assert sorted(r["transaction_id"] for r in sent) == sorted(
         e.transaction["transaction_id"] for e in expected
     )
     labels = consume_all(fresh_topics.kafka_bootstrap_servers, fresh_topics.kafka_topic_labels)
     reported = [
-        r["transaction_id"] for _, r in decode_all(labels, fresh_topics.schema_registry_url)
+        r["transaction_id"]
+        for _, r in decode_all(labels, fresh_topics.schema_registry_url)
+        if r["transaction_id"] in ours
     ]
     assert len(reported) == len(set(reported)), "a label was sent twice"
     frauds = {e.transaction["transaction_id"] for e in expected if e.label is not None}
