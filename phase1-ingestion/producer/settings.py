@@ -73,6 +73,9 @@ class ProducerSettings(BaseSettings):
     )
 
     metrics_port: int = Field(8001, ge=0, description="Prometheus endpoint; 0 disables it")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="its address (compose: 0.0.0.0, inside the network)"
+    )
     progress_interval_seconds: float = Field(5.0, gt=0)
 
     linger_ms: int = 20

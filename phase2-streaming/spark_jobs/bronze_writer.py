@@ -106,7 +106,7 @@ class Monitor:
 
 def run(settings: StreamingSettings, once: bool = False) -> int:
     """Run the streams until stopped (or, with ``once``, until Kafka is drained)."""
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     spark = build_session(settings)
     stop = threading.Event()
 

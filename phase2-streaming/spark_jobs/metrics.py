@@ -72,11 +72,11 @@ LAST_COMMIT = Gauge(
 )
 
 
-def serve(port: int) -> None:
-    """Start the Prometheus HTTP endpoint (0: disabled)."""
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Start the Prometheus HTTP endpoint on ``host`` (port 0: disabled)."""
     if port > 0:
-        start_http_server(port)
-        log.info("metrics endpoint started", port=port)
+        start_http_server(port, addr=host)
+        log.info("metrics endpoint started", host=host, port=port)
 
 
 @dataclass

@@ -98,6 +98,9 @@ class StreamingSettings(BaseSettings):
         ",".join(quality.CURRENCIES), description="comma-separated ISO 4217 codes"
     )
     metrics_port: int = Field(8002, ge=0, description="Prometheus endpoint; 0 disables it")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="its address (compose: 0.0.0.0, inside the network)"
+    )
     maintenance_interval_minutes: float = Field(
         0.0, ge=0, description="run OPTIMIZE/VACUUM inside the writer this often; 0: never"
     )

@@ -82,6 +82,9 @@ class LiveScorerSettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     metrics_port: int = Field(default=8003, ge=0, description="Prometheus endpoint; 0 disables it")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="its address (compose: 0.0.0.0, inside the network)"
+    )
 
 
 def request_body(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,7 +215,7 @@ def main() -> int:
     configure_logging()
     settings = LiveScorerSettings()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     scorer = LiveScorer(settings)
     signal.signal(signal.SIGTERM, scorer.stop)
     signal.signal(signal.SIGINT, scorer.stop)

@@ -150,6 +150,9 @@ class MonitorSettings(BaseSettings):
     min_age_seconds: float = Field(default=features.LABEL_DELAY_MS / 1000, ge=0)
     interval_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=8004, ge=0, description="Prometheus endpoint; 0: none")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="its address (compose: 0.0.0.0, inside the network)"
+    )
     skew_window_hours: float = Field(default=1.0, gt=0, description="predictions compared")
     skew_min_age_seconds: float = Field(
         default=1800.0, ge=0, description="... once this old: fraud_pipeline has put them in gold"
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"{asdict(q)}\n")
         return 0
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
