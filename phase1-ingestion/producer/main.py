@@ -276,15 +276,8 @@ class Run:
             while len(batch) < room and upcoming.transaction["event_time"] <= now_ms:
                 batch.append(upcoming)
                 upcoming = next(events)
-            if batch:
-                tokens -= len(batch)
-                self.emit_batch(batch, now_ms)
-                for event in batch:
-                    if event.label is not None:
-                        labels.push(event.label)
-            for label in labels.pop_due(now_ms):
-                self.producer.send_label(label)
-            metrics.PENDING_LABELS.set(len(labels))
+            tokens -= len(batch)
+            self.send_tick(batch, labels, now_ms)
             self.producer.poll(tick)
             self.progress()
         self.send_labels_left(labels)
@@ -332,20 +325,30 @@ class Run:
             due = int((time.monotonic() - began) * s.tps) - self.transactions
             if s.max_records is not None:
                 due = min(due, s.max_records - self.transactions)
-            if due > 0:
-                now = datetime.now(UTC)
-                now_ms = to_millis(now)
-                batch = self.simulator.live_batch(now, due, window=timedelta(seconds=tick))
-                self.emit_batch(batch, now_ms)
-                for event in batch:
-                    if event.label is not None:
-                        labels.push(event.label)
-                for label in labels.pop_due(now_ms):
-                    self.producer.send_label(label)
-                metrics.PENDING_LABELS.set(len(labels))
+            now = datetime.now(UTC)
+            batch = (
+                self.simulator.live_batch(now, due, window=timedelta(seconds=tick))
+                if due > 0
+                else []
+            )
+            self.send_tick(batch, labels, to_millis(now))
             self.producer.poll(tick)
             self.progress()
         self.send_labels_left(labels)
+
+    def send_tick(
+        self, batch: Sequence[SimulatedTransaction], labels: LabelBuffer, now_ms: int
+    ) -> None:
+        """One tick of a live loop: the batch (its frauds' labels queued until reported),
+        then every label now due."""
+        if batch:
+            self.emit_batch(batch, now_ms)
+            for event in batch:
+                if event.label is not None:
+                    labels.push(event.label)
+        for label in labels.pop_due(now_ms):
+            self.producer.send_label(label)
+        metrics.PENDING_LABELS.set(len(labels))
 
     def send_labels_left(self, labels: LabelBuffer) -> None:
         """On shutdown, labels not yet due are sent with their scheduled ``reported_at``.
@@ -443,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     counts_file: Path | None = args.pop("counts_file", None)
     settings = ProducerSettings(**args)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     try:
         counts = run(settings)
     except RegistryError as err:
