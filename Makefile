@@ -75,7 +75,7 @@ lint: install ## ruff (lint + format check), import layering (import-linter) and
 	@$(VENV)/bin/mypy infra/fraud_infra phase1-ingestion/producer phase2-streaming/spark_jobs
 	@$(VENV)/bin/mypy phase3-transforms/airflow/dags
 	@$(VENV)/bin/mypy phase3-transforms/transforms
-	@$(VENV)/bin/mypy phase4-ml/features.py phase4-ml/training phase4-ml/serving
+	@$(VENV)/bin/mypy phase4-ml/training phase4-ml/serving
 	@$(VENV)/bin/mypy phase5-analytics/alert_log phase5-analytics/pipeline_exporter phase5-analytics/fraud_dashboards phase5-analytics/tests
 	@$(VENV)/bin/mypy phase5-analytics/superset/build_assets.py
 	@$(VENV)/bin/mypy bench

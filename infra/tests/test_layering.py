@@ -1,13 +1,11 @@
 """The import layering of ``make lint`` (import-linter contracts in pyproject.toml).
 
 The real tree keeps every contract; a copy of a phase with one planted forbidden import
-breaks the check, naming the contract and the import. Phases also reach the feature
-definitions through ``fraud_contracts.features``, not the seed-layout shim ``features``.
+breaks the check, naming the contract and the import.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import subprocess
@@ -80,24 +78,3 @@ def test_a_planted_forbidden_import_fails_the_check(
     broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
     assert any(line.startswith(contract) for line in broken), result.stdout
     assert f"{package}.planted_violation" in result.stdout
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
-def test_phases_use_the_contract_module_not_the_features_shim() -> None:
-    offenders = [
-        str(path.relative_to(repo_root()))
-        for folder in PHASE_PACKAGES.values()
-        for path in sorted((repo_root() / folder).rglob("*.py"))
-        if "features" in _imports(path)
-    ]
-    assert offenders == []

@@ -1,5 +1,5 @@
 """Phase 3 unit checks of the dbt project: it parses, carries enough tests, agrees with the
-feature contract (phase4-ml/features.py) and the simulator's merchants, and classifies
+feature contract (fraud_contracts/features.py) and the simulator's merchants, and classifies
 every data test (blocking or not) as its README states."""
 
 from __future__ import annotations

@@ -1,28 +1,19 @@
-"""Every service of the platform is a Prometheus target, and with the demo running every
-target is up (``/api/v1/targets``; a down one is named with Prometheus' last error).
+"""Every service of the platform is a Prometheus target, and a down one is named with
+Prometheus' last error (``/api/v1/targets``).
 
-The end-to-end check needs the whole platform: the demo's own end-to-end test
-(tests/e2e/test_demo.py) runs it while its live traffic flows, through
-:func:`fraud_testing.prometheus.wait_until_all_up`. Run alone, the test here checks the
-platform that is up (e.g. after ``make demo``, with ``FRAUD_STACK_AUTOSTART=0``) and skips
-when the demo's services are not running.
+That every target is up with the demo running needs the whole platform: the demo's e2e
+test (tests/e2e/test_1_demo.py) checks it while its live traffic flows, through
+:func:`fraud_testing.prometheus.wait_until_all_up`.
 """
 
 from __future__ import annotations
 
 import pytest
-import requests
 
-from fraud_infra.stack import Stack
 from fraud_testing.prometheus import (
-    PROMETHEUS_URL,
     configured_jobs,
     down_targets,
-    wait_until_all_up,
 )
-
-#: the demo's scoring API: when it does not answer, the demo is not running
-DEMO_PROBE = "http://127.0.0.1:8000/health"
 
 
 def _target(job: str, health: str, error: str = "") -> dict[str, object]:
@@ -62,12 +53,3 @@ def test_every_engine_and_exporter_is_a_job() -> None:
         "node-exporter",
         "pipeline-exporter",
     }
-
-
-@pytest.mark.e2e
-def test_with_the_demo_running_every_target_is_up(native_stack: Stack) -> None:
-    try:
-        requests.get(DEMO_PROBE, timeout=5)
-    except requests.ConnectionError:
-        pytest.skip("the demo is not running (its e2e test, tests/e2e/test_demo.py, checks this)")
-    assert wait_until_all_up(PROMETHEUS_URL) == []

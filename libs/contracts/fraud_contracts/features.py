@@ -21,12 +21,14 @@ than the transaction (``event_time < t``) and only fraud labels *reported* befor
   protocol): of the terminal's transactions in ``[t - D - w, t - D)``, the share whose
   fraud label was reported before ``t`` (``0.0`` when there are none).
 
-The dbt models (``phase3-transforms/dbt_project``) implement this in SQL, the feature
-writer stores the per-user and per-terminal aggregates in Redis (as of a snapshot time
-``as_of``; a user's record also holds the two statistics the amount features divide by,
-:data:`USER_STATS`, which are not model inputs themselves), and the scoring API rebuilds
-the vector from those records and the request.
-:func:`reference_features` is the executable definition the tests hold both against.
+The dbt models (``phase3-transforms/dbt_project``) implement this in SQL for gold and
+training; the scoring API computes the per-user and per-terminal records with
+:func:`reference_records` from the card's and terminal's events in the online state
+(:mod:`fraud_contracts.online`, written by the streaming feature job) and builds the
+vector from them and the request (:func:`build_features`; a user's record also holds the
+two statistics the amount features divide by, :data:`USER_STATS`, which are not model
+inputs themselves). :func:`reference_features` is the executable definition the tests
+hold SQL and serving against.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import hashlib
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -152,65 +154,21 @@ def amount_zscore(amount: float, count: float, mean: float, std: float) -> float
 
 @dataclass(frozen=True)
 class UserFeatures:
-    """A user's activity aggregates as of ``as_of`` (Redis key ``user_features:{user_id}``):
-    every name of :data:`USER_RECORD`."""
+    """A user's activity aggregates as of ``as_of``: every name of :data:`USER_RECORD`."""
 
     user_id: str
     as_of: dt.datetime
     values: Mapping[str, float] = field(default_factory=dict)
 
-    KEY_PREFIX = "user_features:"
-
-    def to_redis(self) -> str:
-        return _dump(self.user_id, self.as_of, self.values, USER_RECORD)
-
-    @classmethod
-    def from_redis(cls, raw: str | bytes) -> UserFeatures:
-        ident, as_of, values = _load(raw, USER_RECORD)
-        return cls(ident, as_of, values)
-
 
 @dataclass(frozen=True)
 class TerminalFeatures:
-    """A terminal's activity and risk as of ``as_of`` (key ``terminal_features:{merchant_id}``)."""
+    """A terminal's activity and risk as of ``as_of``: every name of
+    :data:`TERMINAL_FEATURES`."""
 
     merchant_id: str
     as_of: dt.datetime
     values: Mapping[str, float] = field(default_factory=dict)
-
-    KEY_PREFIX = "terminal_features:"
-
-    def to_redis(self) -> str:
-        return _dump(self.merchant_id, self.as_of, self.values, TERMINAL_FEATURES)
-
-    @classmethod
-    def from_redis(cls, raw: str | bytes) -> TerminalFeatures:
-        ident, as_of, values = _load(raw, TERMINAL_FEATURES)
-        return cls(ident, as_of, values)
-
-
-def _dump(ident: str, as_of: dt.datetime, values: Mapping[str, float], names: Sequence[str]) -> str:
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise ValueError(f"feature record for {ident} lacks {missing}")
-    record: dict[str, str | float] = {
-        "id": ident,
-        "as_of": as_of.isoformat(),
-        "fingerprint": fingerprint(),
-    }
-    record.update({n: float(values[n]) for n in names})
-    return json.dumps(record, separators=(",", ":"))
-
-
-def _load(raw: str | bytes, names: Sequence[str]) -> tuple[str, dt.datetime, dict[str, float]]:
-    record = json.loads(raw)
-    if record.get("fingerprint") != fingerprint():
-        raise ValueError(f"feature record has fingerprint {record.get('fingerprint')!r}")
-    return (
-        str(record["id"]),
-        dt.datetime.fromisoformat(record["as_of"]),
-        {n: float(record[n]) for n in names},
-    )
 
 
 @dataclass(frozen=True)

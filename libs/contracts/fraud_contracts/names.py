@@ -4,8 +4,7 @@ Each name is the one the original description uses, so that a user finds in the 
 what they read about. Components read the topic and endpoint *values* from their
 settings (an environment may rename a topic); these are the defaults and the fixed
 names of the lakehouse and the model registry. The Redis key layout of the online
-feature store is part of :mod:`fraud_contracts.features` (``UserFeatures.KEY_PREFIX``,
-``TerminalFeatures.KEY_PREFIX``), and the DLQ record headers of
+feature state is part of :mod:`fraud_contracts.online`, and the DLQ record headers of
 :mod:`fraud_contracts.dlq`.
 """
 

@@ -1,4 +1,4 @@
-{#- Calendar flags in UTC, as in phase4-ml/features.py (calendar_features). -#}
+{#- Calendar flags in UTC, as in fraud_contracts/features.py (calendar_features). -#}
 {% macro is_weekend(ts) -%}
     day_of_week({{ ts }} at time zone 'UTC') >= 6
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- The activity windows of the feature contract (phase4-ml/features.py WINDOWS). -#}
+{#- The activity windows of the feature contract (fraud_contracts/features.py WINDOWS). -#}
 {% macro activity_windows() -%}
     {{ return({"1h": window_ms(hours=1), "24h": window_ms(days=1),
                "7d": window_ms(days=7), "30d": window_ms(days=30)}) }}

@@ -5,7 +5,7 @@
     )
 }}
 -- The training table: one row per transaction with the features of
--- phase4-ml/features.py (FEATURE_NAMES, defaults applied) and the label as known now.
+-- fraud_contracts/features.py (FEATURE_NAMES, defaults applied) and the label as known now.
 -- Incremental: transactions whose features were (re)computed since the last run, and
 -- transactions whose fraud label arrived since then, merged on transaction_id.
 

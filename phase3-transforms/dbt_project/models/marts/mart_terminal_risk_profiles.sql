@@ -3,8 +3,8 @@
 }}
 -- depends_on: {{ ref('int_transactions_enriched') }}, {{ ref('int_fraud_labels') }}
 -- One row per terminal (merchant): its activity and delayed fraud risk as of the newest
--- event (`as_of`), exactly the terminal features of phase4-ml/features.py for a
--- transaction at `as_of`. Pushed to Redis (terminal_features:{merchant_id}) for scoring.
+-- event (`as_of`), exactly the terminal features of fraud_contracts/features.py for a
+-- transaction at `as_of`. For analytics (the API: real time).
 -- Incremental: terminals with activity in the 30 days + label delay before `as_of`, and
 -- those whose stored profile still counts activity, are recomputed and merged.
 

@@ -4,7 +4,7 @@
 -- depends_on: {{ ref('int_transactions_enriched') }}, {{ ref('int_fraud_labels') }}
 -- One row per user: the user's activity aggregates as of the newest event (`as_of`),
 -- exactly the per-user record of features.py (USER_RECORD) for a transaction at `as_of`.
--- The feature writer pushes them to Redis (user_features:{user_id}) for online scoring.
+-- For analytics: the API computes the same record from the card's events in real time.
 -- Incremental: every user active in the last 30 days, and every user whose stored
 -- profile still counts activity (it decays to zero), is recomputed and merged.
 

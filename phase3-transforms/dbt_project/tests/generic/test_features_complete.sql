@@ -1,5 +1,5 @@
 {#- Every feature of the contract is a column and non-null on every row (defaults applied).
-    `features`: the ordered names of phase4-ml/features.py (var feature_names). -#}
+    `features`: the ordered names of fraud_contracts/features.py (var feature_names). -#}
 {% test features_complete(model, features) %}
 
 {%- set columns = adapter.get_columns_in_relation(model) | map(attribute='name') | list %}
