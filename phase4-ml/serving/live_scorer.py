@@ -12,8 +12,13 @@ Offsets are committed after the batch they belong to was answered (at least once
 transaction scored twice after a crash is logged once (the prediction log ignores a
 second row for a transaction id). Transport errors and 5xx answers are retried with
 backoff (urllib3's ``Retry``); a 4xx answer is counted and logged with the API's reason,
-and the scorer goes on, as it does past a record that has no JSON form (a NaN amount:
-the streaming job's DLQ takes it), counted as ``not_scorable``.
+and the scorer goes on. It goes on past every record it can be sent, each counted by
+reason (``fraud_live_scorer_rejected_total``) and logged with its offset: bytes that are
+not Avro of a registered schema (``undecodable``), a valid record that is not a transaction
+(another registered schema, e.g. a fraud label; a field missing or of another type:
+``not_a_transaction``), a transaction with no JSON form (a NaN amount, a date past the
+calendar: ``not_scorable``; the streaming job's DLQ takes those), and anything else its
+processing raises (``error``). None of them is retried: a restart would meet it again.
 Metrics on ``LIVE_SCORER_METRICS_PORT`` (default 8003).
 """
 
@@ -57,6 +62,20 @@ LAST_EVENT = Gauge(
 #: request channels the API knows (an ATM withdrawal is scored without one)
 API_CHANNELS = frozenset({"pos", "ecom"})
 JSON_HEADERS = {"Content-Type": "application/json"}
+#: the fields of a ``transactions.raw`` record the request is made of, and their types
+REQUEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "transaction_id": str,
+    "user_id": str,
+    "amount": (int, float),
+    "merchant_id": str,
+    "is_international": bool,
+    "event_time": int,
+    "currency": str,
+}
+
+
+class NotATransactionError(ValueError):
+    """A decodable record that is not a transaction the API can be asked about."""
 
 
 def _plain(name: str) -> AliasChoices:
@@ -87,8 +106,19 @@ class LiveScorerSettings(BaseSettings):
     )
 
 
+def check_fields(record: Mapping[str, Any]) -> None:
+    """:class:`NotATransactionError` naming the first request field missing or mistyped."""
+    for name, kind in REQUEST_FIELDS.items():
+        value = record.get(name)
+        if value is None:
+            raise NotATransactionError(f"{name}: missing")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise NotATransactionError(f"{name}: {type(value).__name__} {value!r:.60}")
+
+
 def request_body(record: Mapping[str, Any]) -> dict[str, Any]:
     """The ``/predict`` body of one ``transactions.raw`` record (see its Avro schema)."""
+    check_fields(record)
     event_time = dt.datetime.fromtimestamp(int(record["event_time"]) / 1000, tz=dt.UTC)
     body: dict[str, Any] = {
         "transaction_id": record["transaction_id"],
@@ -113,6 +143,8 @@ def request_payload(record: Mapping[str, Any]) -> bytes:
     """
     try:
         body = request_body(record)
+    except NotATransactionError:
+        raise
     except (OverflowError, OSError, ValueError) as err:  # fromtimestamp(): no such date
         raise ValueError(f"event_time {record.get('event_time')!r}: {err}") from err
     return json.dumps(body, allow_nan=False).encode()
@@ -159,7 +191,10 @@ class LiveScorer:
         try:
             payload = request_payload(record)
         except ValueError as err:  # e.g. a NaN amount: JSON has no such number
-            REJECTED.labels(reason="not_scorable").inc()
+            reason = (
+                "not_a_transaction" if isinstance(err, NotATransactionError) else "not_scorable"
+            )
+            REJECTED.labels(reason=reason).inc()
             log.warning(
                 "record cannot be scored",
                 transaction_id=record.get("transaction_id"),
@@ -187,6 +222,17 @@ class LiveScorer:
         SCORED.labels(risk_tier=resp.json()["risk_tier"]).inc()
         LAST_EVENT.set(int(record["event_time"]) / 1000)
 
+    def score_or_skip(self, msg: Message) -> None:
+        """:meth:`score`, and past anything unforeseen its record raises: counted, logged
+        with its offset, skipped (the API being unreachable is not the record's fault)."""
+        try:
+            self.score(msg)
+        except requests.RequestException:
+            raise
+        except Exception:
+            REJECTED.labels(reason="error").inc()
+            log.exception("record skipped: its processing failed", offset=msg.offset())
+
     def run(self) -> None:
         self.consumer.subscribe([self.settings.topic_raw])
         log.info("live scorer started", topic=self.settings.topic_raw, api=self.settings.api_url)
@@ -199,7 +245,7 @@ class LiveScorer:
                         if err.code() != KafkaError._PARTITION_EOF:
                             log.error("consumer error", error=str(err))
                         continue
-                    self.score(msg)
+                    self.score_or_skip(msg)
                 if batch:
                     self.consumer.commit(asynchronous=False)
         finally:

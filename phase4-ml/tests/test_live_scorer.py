@@ -141,3 +141,92 @@ def test_the_scorer_counts_an_unscorable_record_and_scores_the_next_one() -> Non
     assert [b["transaction_id"] for b in api.bodies] == ["c"]
     assert count("fraud_live_scorer_rejected_total", reason="not_scorable") - rejected == 2
     assert count("fraud_live_scorer_scored_total", risk_tier="low") - scored == 1
+
+
+#: valid Avro records that are not transactions: the platform's other schema, and foreign
+#: ones (same field names with other types, an amount that is always null, nothing in common)
+FOREIGN_SCHEMAS: list[dict[str, Any]] = [
+    {
+        "type": "record",
+        "name": "Retyped",
+        "fields": [
+            {"name": "transaction_id", "type": "string"},
+            {"name": "user_id", "type": "long"},
+            {"name": "amount", "type": "string"},
+        ],
+    },
+    {
+        "type": "record",
+        "name": "NullAmount",
+        "fields": [
+            *[f for f in transaction_schema()["fields"] if f["name"] != "amount"],
+            {"name": "amount", "type": "null"},
+        ],
+    },
+    {"type": "record", "name": "Ping", "fields": [{"name": "x", "type": "int"}]},
+]
+
+
+def test_records_of_other_schemas_are_counted_and_the_next_transaction_is_scored() -> None:
+    """A fraud label sent to the raw topic once stopped live scoring for good (KeyError
+    'amount', and a restart met the same record): every valid record of another schema,
+    random ones included, is counted and passed over."""
+    from fastavro import parse_schema
+    from fastavro.utils import generate_many
+
+    from fraud_contracts.avro import fraud_label_schema
+
+    api = FakeApi()
+    scorer = scorer_with(api)
+    schemas = {SCHEMA_ID + 1: fraud_label_schema()}
+    schemas.update(
+        {SCHEMA_ID + 2 + i: parse_schema(schema) for i, schema in enumerate(FOREIGN_SCHEMAS)}
+    )
+    scorer.lookup = {SCHEMA_ID: transaction_schema(), **schemas}  # type: ignore[assignment]
+    stream = [
+        encode(record, schema, schema_id)
+        for schema_id, schema in schemas.items()
+        for record in generate_many(schema, 20)
+    ]
+    stream.append(encode({**transaction(transaction_id="ok")}, transaction_schema(), SCHEMA_ID))
+    before = count("fraud_live_scorer_rejected_total", reason="not_a_transaction")
+    for offset, value in enumerate(stream):
+        scorer.score_or_skip(FakeMessage(value, offset))  # type: ignore[arg-type]
+
+    assert [b["transaction_id"] for b in api.bodies] == ["ok"]
+    rejected = count("fraud_live_scorer_rejected_total", reason="not_a_transaction") - before
+    assert rejected == len(stream) - 1
+
+
+def test_random_transactions_are_scored_or_counted_never_raised() -> None:
+    from fastavro.utils import generate_many
+
+    api = FakeApi()
+    scorer = scorer_with(api)
+    reasons = ("not_a_transaction", "not_scorable", "error")
+    before = sum(count("fraud_live_scorer_rejected_total", reason=r) for r in reasons)
+    records = list(generate_many(transaction_schema(), 200))
+    for offset, record in enumerate(records):
+        value = encode(record, transaction_schema(), SCHEMA_ID)
+        scorer.score_or_skip(FakeMessage(value, offset))  # type: ignore[arg-type]
+    after = sum(count("fraud_live_scorer_rejected_total", reason=r) for r in reasons)
+    assert len(api.bodies) + (after - before) == len(records)
+
+
+def test_an_unforeseen_failure_skips_the_record_and_an_unreachable_api_still_stops() -> None:
+    import requests
+
+    class Broken(FakeApi):
+        def post(self, url: str, **kwargs: Any) -> Any:
+            raise self.error
+
+    api = Broken()
+    scorer = scorer_with(api)
+    value = encode(transaction(), transaction_schema(), SCHEMA_ID)
+    before = count("fraud_live_scorer_rejected_total", reason="error")
+    api.error = RuntimeError("a bug")  # type: ignore[attr-defined]
+    scorer.score_or_skip(FakeMessage(value, 0))  # type: ignore[arg-type]
+    assert count("fraud_live_scorer_rejected_total", reason="error") - before == 1
+    api.error = requests.ConnectionError("down")  # type: ignore[attr-defined]
+    with pytest.raises(requests.ConnectionError):  # resumed from the last commit by main()
+        scorer.score_or_skip(FakeMessage(value, 1))  # type: ignore[arg-type]
