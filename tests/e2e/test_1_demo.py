@@ -17,12 +17,9 @@ What the live traffic adds up to, layer by layer, is test_2_layers.py's, next.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
-import requests
 
+from fraud_testing.conditions import scraped, wait_until
 from fraud_testing.demo import Demo, run_demo
 from fraud_testing.prometheus import wait_until_all_up
 
@@ -30,21 +27,6 @@ pytestmark = pytest.mark.e2e
 
 SCORER_METRICS = "http://127.0.0.1:8003/metrics"
 MONITOR_METRICS = "http://127.0.0.1:8004/metrics"
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(3)
-
-
-def metric(url: str, name: str) -> float:
-    """The sum of a metric's labelled series in a Prometheus exposition."""
-    text = requests.get(url, timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
-    )
 
 
 def test_the_summary_shows_every_section(demo: Demo) -> None:
@@ -64,18 +46,18 @@ def test_every_prometheus_target_is_up(demo: Demo) -> None:
 
 
 def test_live_transactions_are_scored(demo: Demo) -> None:
-    scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
-    wait_for(
+    scored = scraped(SCORER_METRICS, "fraud_live_scorer_scored_total")
+    wait_until(
         "the live scorer's count to grow",
-        lambda: metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored > 0,
+        lambda: scraped(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored > 0,
         timeout=60,
     )
 
 
 def test_the_live_monitor_joins_the_labels_that_came_back(demo: Demo) -> None:
-    wait_for(
+    wait_until(
         "the live monitor to see labelled frauds",
-        lambda: metric(MONITOR_METRICS, "fraud_model_live_frauds") > 0,
+        lambda: scraped(MONITOR_METRICS, "fraud_model_live_frauds") > 0,
         timeout=180,
     )
-    assert metric(MONITOR_METRICS, "fraud_model_live_labelled") > 0
+    assert scraped(MONITOR_METRICS, "fraud_model_live_labelled") > 0

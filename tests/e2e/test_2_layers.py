@@ -33,7 +33,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import requests
 from confluent_kafka import Consumer, Message, TopicPartition
 from sklearn.metrics import roc_auc_score
 
@@ -44,6 +43,7 @@ from fraud_contracts.avro import AvroError, decode
 from fraud_contracts.names import MART_FRAUD_FEATURES, PREDICTIONS_TABLE
 from fraud_contracts.registry import CachedSchemaLookup, SchemaRegistry
 from fraud_infra.stack import Stack
+from fraud_testing.conditions import scraped, wait_until
 from fraud_testing.demo import Demo, venv_bin
 from fraud_testing.lakehouse import Lakehouse
 from producer.malformed import quality_problems
@@ -112,24 +112,9 @@ def scorer_caught_up(settings: PlatformSettings) -> bool:
         consumer.close()
 
 
-def wait_for(what: str, check: Any, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(3)
-
-
 def count(settings: PlatformSettings, table: str) -> int:
     sql = f"SELECT count(*) FROM {settings.trino_catalog}.{table}"
     return int(execute(settings, sql)[0][0])
-
-
-def metric(url: str, name: str) -> float:
-    """The sum of a metric's labelled series in a Prometheus exposition."""
-    text = requests.get(url, timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
-    )
 
 
 @pytest.mark.timeout(900)  # the scorer's and the writer's catch-up, a dbt run, the reads
@@ -137,11 +122,11 @@ def test_every_layer_adds_up_and_every_live_transaction_is_scored_once(
     demo: Demo, native_stack: Stack, lakehouse: Lakehouse, settings: PlatformSettings
 ) -> None:
     time.sleep(max(0.0, demo.live_from + LIVE_SECONDS - time.monotonic()))
-    assert metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > 0
+    assert scraped(SCORER_METRICS, "fraud_live_scorer_scored_total") > 0
     native_stack.stop(["producer"])
-    wait_for("the live scorer to catch up", lambda: scorer_caught_up(settings))
-    scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
-    rejected = metric(SCORER_METRICS, "fraud_live_scorer_rejected_total")
+    wait_until("the live scorer to catch up", lambda: scorer_caught_up(settings))
+    scored = scraped(SCORER_METRICS, "fraud_live_scorer_scored_total")
+    rejected = scraped(SCORER_METRICS, "fraud_live_scorer_rejected_total")
 
     # ------------------------------------------------------------ Kafka -> bronze -> gold
     by_producer, dlq_positions = read_dlq(settings)
@@ -149,7 +134,7 @@ def test_every_layer_adds_up_and_every_live_transaction_is_scored_once(
     labels = read_topic(
         settings, settings.kafka_topic_labels, dlq_positions[settings.kafka_topic_labels]
     )
-    wait_for(
+    wait_until(
         "bronze to hold the raw topic",
         lambda: count(settings, "bronze.transactions") == len(raw),
     )

@@ -60,7 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -81,6 +80,7 @@ from fraud_testing.alerts import (
     route_timing,
     wait_for_alert,
 )
+from fraud_testing.conditions import scraped, wait_until
 from fraud_testing.demo import Demo
 from fraud_testing.prometheus import instant_query
 from serving.settings import ServingSettings
@@ -124,27 +124,6 @@ def live_platform(demo: Demo) -> Stack:
 
 def say(message: str) -> None:
     print(f"alert drill: {message}", flush=True)
-
-
-def metric(url: str, name: str, **labels: str) -> float:
-    """The sum of a metric's series (those with ``labels``) in a Prometheus exposition."""
-    total = 0.0
-    for line in requests.get(url, timeout=5).text.splitlines():
-        if not line.startswith((name + "{", name + " ")):
-            continue
-        series, value = line.rsplit(" ", 1)
-        if all(f'{k}="{v}"' in series for k, v in labels.items()):
-            total += float(value)
-    return total
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float, poll: float = 1.0) -> float:
-    """Seconds until ``check()`` is true; fails naming ``what`` after ``timeout``."""
-    began = time.monotonic()
-    while not check():
-        assert time.monotonic() - began < timeout, f"timed out ({timeout:.0f} s) waiting for {what}"
-        time.sleep(poll)
-    return time.monotonic() - began
 
 
 def redis_running(stack: Stack) -> bool:
@@ -252,10 +231,10 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         lambda: dlq_baseline_scraped(stack),
         timeout=2 * prom.scrape + ALLOWANCE,
     )
-    scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+    scored = scraped(SCORER_METRICS, "fraud_live_scorer_scored_total")
     wait_until(
         "live traffic (the live scorer's count to grow)",
-        lambda: metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored,
+        lambda: scraped(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored,
         timeout=60,
     )
     say(f"preconditions met after {time.monotonic() - began:.0f} s")
@@ -266,13 +245,13 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         redis_stopped = time.monotonic()
         breaker_at_api = wait_until(
             "the API's breaker to open",
-            lambda: metric(API_METRICS, "fraud_redis_breaker_open") > 0,
+            lambda: scraped(API_METRICS, "fraud_redis_breaker_open") > 0,
             timeout=30,
         )
         say(f"Redis stopped; the API's breaker open {breaker_at_api:.1f} s later")
 
         # -------------------------------------------------------- DLQ drill
-        rejected_before = metric(BRONZE_METRICS, "fraud_bronze_dlq_records_total")
+        rejected_before = scraped(BRONZE_METRICS, "fraud_bronze_dlq_records_total")
         injected_wall = time.time()
         sent = inject_malformed(stack.env, settings.kafka_topic_raw)
         injected = time.monotonic()
@@ -280,16 +259,16 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         say(f"{sent} malformed records acked on {settings.kafka_topic_raw}")
         # the gateway's stand-in goes on past them (a NaN amount once stalled it: the
         # breaker then had no traffic to close on)
-        scored = metric(SCORER_METRICS, "fraud_live_scorer_scored_total")
+        scored = scraped(SCORER_METRICS, "fraud_live_scorer_scored_total")
         wait_until(
             "the live scorer to go on scoring past the malformed records",
-            lambda: metric(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored + 50,
+            lambda: scraped(SCORER_METRICS, "fraud_live_scorer_scored_total") > scored + 50,
             timeout=30,
         )
         dlq_active = wait_for_alert(
             DLQ_ALERT, active=True, labels=BRONZE_JOB, timeout=dlq_budget + OVERRUN
         )
-        rejected = metric(BRONZE_METRICS, "fraud_bronze_dlq_records_total") - rejected_before
+        rejected = scraped(BRONZE_METRICS, "fraud_bronze_dlq_records_total") - rejected_before
         say(
             f"{DLQ_ALERT} active in Alertmanager after {dlq_active:.1f} s "
             f"(budget {dlq_budget:.0f} s); the bronze writer DLQ'd {rejected:.0f}"
@@ -344,7 +323,7 @@ def test_dlq_and_redis_breaker_alerts_fire_in_time_and_the_breaker_alert_resolve
         assert resolved <= resolve_budget, (
             f"{BREAKER_ALERT} resolved after {resolved:.0f} s, budget {resolve_budget:.0f} s"
         )
-        assert metric(API_METRICS, "fraud_redis_breaker_open") == 0
+        assert scraped(API_METRICS, "fraud_redis_breaker_open") == 0
     finally:
         start_redis(stack)  # the tests after this one need it
 
@@ -421,7 +400,7 @@ def test_a_stopped_feature_stream_makes_answers_stale_and_it_catches_up(
     try:
         took = wait_until("stale answers", lambda: predict_source() == "stale", stale_budget)
         say(f"feature stream stopped; the API answers 'stale' after {took:.1f} s")
-        assert metric(API_METRICS, "fraud_feature_stream_fresh") == 0
+        assert scraped(API_METRICS, "fraud_feature_stream_fresh") == 0
         wait_until(
             "live traffic while the job is down",
             lambda: sum(end_offsets(settings).values()) > sum(before.values()) + 100,
