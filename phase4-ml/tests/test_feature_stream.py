@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from fraud_contracts import avro
 from fraud_contracts.avro import encode, fraud_label_schema, transaction_schema
+from fraud_testing.wire import sample_transaction
 from serving.feature_store import FraudReport, TransactionEvent
 from serving.feature_stream import FeatureStream, FeatureStreamSettings, SkipError
 
@@ -31,28 +32,7 @@ RAW, LABELS = "transactions.raw", "transactions.labels"
 
 
 def transaction(**changes: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "transaction_id": "7f1d8c55-6a4b-4e0e-9a57-2a1c2b3d4e5f",
-        "event_time": 1_796_000_000_000,
-        "user_id": "U000042",
-        "amount": 57.3,
-        "currency": "EUR",
-        "merchant_id": "M00007",
-        "merchant_name": "Cafe 7",
-        "merchant_category": "restaurant",
-        "channel": "pos",
-        "country": "FR",
-        "city": "Paris",
-        "is_international": False,
-        "device_id": "POS-M00007",
-        "device_type": "pos",
-        "customer_x": 10.0,
-        "customer_y": 20.0,
-        "terminal_x": 11.0,
-        "terminal_y": 21.0,
-        "metadata": {},
-    }
-    return record | changes
+    return sample_transaction(**changes)
 
 
 def label(**changes: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from fraud_contracts.avro import Transaction, encode, transaction_schema
+from fraud_testing.wire import sample_transaction
 from serving.live_scorer import LiveScorer, LiveScorerSettings, request_body, request_payload
 
 pytestmark = pytest.mark.unit
@@ -26,29 +27,7 @@ SCHEMA_ID = 7
 
 
 def transaction(**changes: Any) -> Transaction:
-    record: dict[str, Any] = {
-        "transaction_id": "7f1d8c55-6a4b-4e0e-9a57-2a1c2b3d4e5f",
-        "event_time": 1_796_000_000_000,
-        "user_id": "U0000042",
-        "amount": 57.3,
-        "currency": "EUR",
-        "merchant_id": "M0000007",
-        "merchant_name": "Cafe 7",
-        "merchant_category": "restaurants",
-        "channel": "pos",
-        "country": "FR",
-        "city": "Paris",
-        "is_international": False,
-        "device_id": "D1",
-        "device_type": "terminal",
-        "customer_x": 10.0,
-        "customer_y": 20.0,
-        "terminal_x": 11.0,
-        "terminal_y": 21.0,
-        "metadata": {},
-    }
-    record.update(changes)
-    return record  # type: ignore[return-value]
+    return sample_transaction(**changes)  # type: ignore[return-value]
 
 
 class FakeMessage:

@@ -32,7 +32,7 @@ from fraud_contracts.registry import SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.conditions import scraped, wait_until
 from fraud_testing.demo import Demo
-from fraud_testing.wire import Sender
+from fraud_testing.wire import Sender, sample_transaction
 
 pytestmark = pytest.mark.e2e
 
@@ -51,30 +51,6 @@ FOREIGN_SCHEMA: dict[str, Any] = {
         {"name": "event_time", "type": "string"},
     ],
 }
-
-
-def _transaction(now: dt.datetime) -> dict[str, Any]:
-    return {
-        "transaction_id": f"poison-drill-{uuid.uuid4()}",
-        "event_time": int(now.timestamp() * 1000),
-        "user_id": "U0000042",
-        "amount": 57.3,
-        "currency": "EUR",
-        "merchant_id": "M0000007",
-        "merchant_name": "Cafe 7",
-        "merchant_category": "restaurants",
-        "channel": "pos",
-        "country": "FR",
-        "city": "Paris",
-        "is_international": False,
-        "device_id": "D1",
-        "device_type": "terminal",
-        "customer_x": 10.0,
-        "customer_y": 20.0,
-        "terminal_x": 11.0,
-        "terminal_y": 21.0,
-        "metadata": {},
-    }
 
 
 def _running(stack: Stack, name: str) -> bool:
@@ -96,7 +72,9 @@ def test_records_of_other_schemas_stop_no_consumer(
     dlq_before = scraped(BRONZE_METRICS, "fraud_bronze_dlq_records_total")
 
     now = dt.datetime.now(dt.UTC)
-    valid = _transaction(now)
+    valid = sample_transaction(
+        transaction_id=f"poison-drill-{uuid.uuid4()}", event_time=int(now.timestamp() * 1000)
+    )
     label = {
         "transaction_id": valid["transaction_id"],
         "user_id": valid["user_id"],

@@ -1,5 +1,6 @@
 """Records on a test's topics in the contract's wire format (the registry's schema ids, the
-Confluent header), as the producer writes them: :class:`Sender`."""
+Confluent header), as the producer writes them: :class:`Sender`; and one valid transaction
+of the contract to vary (:func:`sample_transaction`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,32 @@ from confluent_kafka import Producer
 from fraud_common.settings import PlatformSettings
 from fraud_contracts import avro, names
 from fraud_contracts.registry import SchemaRegistry
+
+
+def sample_transaction(**changes: Any) -> dict[str, Any]:
+    """A valid ``Transaction`` record (a card payment at a Paris café), with ``changes``."""
+    record: dict[str, Any] = {
+        "transaction_id": "7f1d8c55-6a4b-4e0e-9a57-2a1c2b3d4e5f",
+        "event_time": 1_796_000_000_000,
+        "user_id": "U000042",
+        "amount": 57.3,
+        "currency": "EUR",
+        "merchant_id": "M00007",
+        "merchant_name": "Cafe 7",
+        "merchant_category": "restaurant",
+        "channel": "pos",
+        "country": "FR",
+        "city": "Paris",
+        "is_international": False,
+        "device_id": "POS-M00007",
+        "device_type": "pos",
+        "customer_x": 10.0,
+        "customer_y": 20.0,
+        "terminal_x": 11.0,
+        "terminal_y": 21.0,
+        "metadata": {},
+    }
+    return record | changes
 
 
 class Sender:
