@@ -96,3 +96,43 @@ def test_decode_batch_builds_the_declared_arrow_columns(record: dict[str, object
     assert rows[0]["metadata"] == []
     assert rows[1]["decode_error"] == NOT_AVRO and rows[1]["transaction_id"] is None
     assert rows[2]["kafka_offset"] == 3
+
+
+def test_records_of_other_registered_schemas_are_undecodable_never_raised() -> None:
+    """Valid Avro of the platform's other schema (a fraud label sent to the raw topic) and
+    of foreign schemas (the transaction's field names with other types, nothing in common):
+    each is an error with a reason (the DLQ takes it), random records included."""
+    from fastavro.utils import generate_many
+
+    from fraud_contracts.avro import FRAUD_LABEL_AVSC, fraud_label_schema
+
+    retyped = {
+        "type": "record",
+        "name": "Transaction",
+        "namespace": "com.example.other",
+        "fields": [
+            {"name": "transaction_id", "type": "long"},
+            {"name": "amount", "type": "string"},
+        ],
+    }
+    texts = {21: schema_text(FRAUD_LABEL_AVSC), 22: json.dumps(retyped), LABEL_ID: LABEL_LIKE}
+    decoder = Decoder({V1: READER, **texts}.get, READER)
+    schemas = {
+        21: fraud_label_schema(),
+        22: parse_schema(retyped),
+        LABEL_ID: parse_schema(json.loads(LABEL_LIKE)),
+    }
+    for schema_id, schema in schemas.items():
+        for foreign in generate_many(schema, 30):
+            out = decoder.decode(Encoder(schema, schema_id).encode(foreign))
+            assert out.record is None and out.error == UNDECODABLE, (schema_id, foreign)
+
+
+def test_random_transactions_decode_or_get_a_reason() -> None:
+    from fastavro.utils import generate_many
+
+    decoder = Decoder(fetch, READER)
+    encoder = Encoder(transaction_schema(), V1)
+    for record in generate_many(transaction_schema(), 200):
+        out = decoder.decode(encoder.encode(record))
+        assert (out.error is None) == (out.record is not None)
