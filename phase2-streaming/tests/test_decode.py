@@ -105,27 +105,18 @@ def test_records_of_other_registered_schemas_are_undecodable_never_raised() -> N
     from fastavro.utils import generate_many
 
     from fraud_contracts.avro import FRAUD_LABEL_AVSC, fraud_label_schema
+    from fraud_testing.wire import FOREIGN_SCHEMAS
 
-    retyped = {
-        "type": "record",
-        "name": "Transaction",
-        "namespace": "com.example.other",
-        "fields": [
-            {"name": "transaction_id", "type": "long"},
-            {"name": "amount", "type": "string"},
-        ],
-    }
-    texts = {21: schema_text(FRAUD_LABEL_AVSC), 22: json.dumps(retyped), LABEL_ID: LABEL_LIKE}
+    foreign = {22 + i: schema for i, schema in enumerate(FOREIGN_SCHEMAS)}
+    texts = {21: schema_text(FRAUD_LABEL_AVSC), LABEL_ID: LABEL_LIKE}
+    texts.update({schema_id: json.dumps(schema) for schema_id, schema in foreign.items()})
     decoder = Decoder({V1: READER, **texts}.get, READER)
-    schemas = {
-        21: fraud_label_schema(),
-        22: parse_schema(retyped),
-        LABEL_ID: parse_schema(json.loads(LABEL_LIKE)),
-    }
+    schemas = {21: fraud_label_schema(), LABEL_ID: parse_schema(json.loads(LABEL_LIKE))}
+    schemas.update({schema_id: parse_schema(schema) for schema_id, schema in foreign.items()})
     for schema_id, schema in schemas.items():
-        for foreign in generate_many(schema, 30):
-            out = decoder.decode(Encoder(schema, schema_id).encode(foreign))
-            assert out.record is None and out.error == UNDECODABLE, (schema_id, foreign)
+        for record in generate_many(schema, 30):
+            out = decoder.decode(Encoder(schema, schema_id).encode(record))
+            assert out.record is None and out.error == UNDECODABLE, (schema_id, record)
 
 
 def test_random_transactions_decode_or_get_a_reason() -> None:

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from fraud_contracts.avro import Transaction, encode, transaction_schema
-from fraud_testing.wire import sample_transaction
+from fraud_testing.wire import FOREIGN_SCHEMAS, sample_transaction
 from serving.live_scorer import LiveScorer, LiveScorerSettings, request_body, request_payload
 
 pytestmark = pytest.mark.unit
@@ -122,18 +122,10 @@ def test_the_scorer_counts_an_unscorable_record_and_scores_the_next_one() -> Non
     assert count("fraud_live_scorer_scored_total", risk_tier="low") - scored == 1
 
 
-#: valid Avro records that are not transactions: the platform's other schema, and foreign
-#: ones (same field names with other types, an amount that is always null, nothing in common)
-FOREIGN_SCHEMAS: list[dict[str, Any]] = [
-    {
-        "type": "record",
-        "name": "Retyped",
-        "fields": [
-            {"name": "transaction_id", "type": "string"},
-            {"name": "user_id", "type": "long"},
-            {"name": "amount", "type": "string"},
-        ],
-    },
+#: valid Avro records that are not transactions: foreign ones, and the transaction's own
+#: schema with an amount that is always null
+NOT_TRANSACTIONS: list[dict[str, Any]] = [
+    *FOREIGN_SCHEMAS,
     {
         "type": "record",
         "name": "NullAmount",
@@ -142,7 +134,6 @@ FOREIGN_SCHEMAS: list[dict[str, Any]] = [
             {"name": "amount", "type": "null"},
         ],
     },
-    {"type": "record", "name": "Ping", "fields": [{"name": "x", "type": "int"}]},
 ]
 
 
@@ -159,7 +150,7 @@ def test_records_of_other_schemas_are_counted_and_the_next_transaction_is_scored
     scorer = scorer_with(api)
     schemas = {SCHEMA_ID + 1: fraud_label_schema()}
     schemas.update(
-        {SCHEMA_ID + 2 + i: parse_schema(schema) for i, schema in enumerate(FOREIGN_SCHEMAS)}
+        {SCHEMA_ID + 2 + i: parse_schema(schema) for i, schema in enumerate(NOT_TRANSACTIONS)}
     )
     scorer.lookup = {SCHEMA_ID: transaction_schema(), **schemas}  # type: ignore[assignment]
     stream = [

@@ -1,6 +1,6 @@
 """The dashboards' queries as Prometheus evaluates them, without Grafana.
 
-Grafana is compose-only here; its panels are verified (tests/e2e/test_demo_dashboards.py) and
+Grafana is compose-only here; its panels are verified (tests/e2e/test_4_dashboards.py) and
 drawn (``fraud-dashboards render``) by running each target's expression, with Grafana's
 template variables substituted, against Prometheus' HTTP API directly.
 """

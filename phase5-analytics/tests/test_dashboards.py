@@ -1,6 +1,6 @@
 """The Grafana dashboards as code: the committed JSON is the generator's output, every
 panel reads the provisioned datasource, and every query reads a metric some service
-exports. Their data against the native Prometheus: tests/e2e/test_demo_dashboards.py."""
+exports. Their data against the native Prometheus: tests/e2e/test_4_dashboards.py."""
 
 from __future__ import annotations
 

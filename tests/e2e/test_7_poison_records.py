@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
 
 import psycopg
 import pytest
@@ -32,25 +31,13 @@ from fraud_contracts.registry import SchemaRegistry
 from fraud_infra.stack import Stack
 from fraud_testing.conditions import scraped, wait_until
 from fraud_testing.demo import Demo
-from fraud_testing.wire import Sender, sample_transaction
+from fraud_testing.wire import RETYPED, Sender, sample_transaction
 
 pytestmark = pytest.mark.e2e
 
 SCORER_METRICS = "http://127.0.0.1:8003/metrics"
 FEATURE_STREAM_METRICS = "http://127.0.0.1:8006/metrics"
 BRONZE_METRICS = "http://127.0.0.1:8002/metrics"
-#: a schema of another producer, registered under its own subject
-FOREIGN_SCHEMA: dict[str, Any] = {
-    "type": "record",
-    "name": "PaymentEvent",
-    "namespace": "com.example.drill",
-    "fields": [
-        {"name": "transaction_id", "type": "string"},
-        {"name": "user_id", "type": "long"},
-        {"name": "amount", "type": "string"},
-        {"name": "event_time", "type": "string"},
-    ],
-}
 
 
 def _running(stack: Stack, name: str) -> bool:
@@ -84,12 +71,12 @@ def test_records_of_other_schemas_stop_no_consumer(
         "reported_at": valid["event_time"] + 1,
     }
     foreign_id = SchemaRegistry(settings.schema_registry_url).register(
-        "poison-drill-value", json.dumps(FOREIGN_SCHEMA)
+        "poison-drill-value", json.dumps(RETYPED)
     )
     foreign = {"transaction_id": "x", "user_id": 42, "amount": "57.3", "event_time": "now"}
     sender = Sender(settings)
     sender.raw(sender.label.encode(label), valid["user_id"])
-    sender.raw(avro.encode(foreign, parse_schema(FOREIGN_SCHEMA), foreign_id), "drill")
+    sender.raw(avro.encode(foreign, parse_schema(RETYPED), foreign_id), "drill")
     sender.transaction(valid)
     sender.flush()
 

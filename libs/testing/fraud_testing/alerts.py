@@ -11,7 +11,7 @@
   (``PROMETHEUS_RULE_FOR``, fraud_infra/init_prometheus.py; :data:`SESSION_RULE_FOR`);
 - :func:`logged_alerts` reads what the alert-log webhook received (``GET /alerts``).
 
-Used by tests/e2e/test_demo_alert_drill.py.
+Used by tests/e2e/test_3_alert_drill.py.
 """
 
 from __future__ import annotations

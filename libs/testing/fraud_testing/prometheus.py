@@ -1,7 +1,7 @@
 """Prometheus' view of the platform, for the tests: is every configured target up? (and
 an instant query, :func:`instant_query`)
 
-Used by the demo's end-to-end test while the whole platform runs (tests/e2e/test_demo.py)
+Used by the demo's end-to-end test while the whole platform runs (tests/e2e/test_1_demo.py)
 and by phase5-analytics/tests/test_targets_up.py.
 """
 

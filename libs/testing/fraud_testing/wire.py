@@ -13,6 +13,22 @@ from fraud_common.settings import PlatformSettings
 from fraud_contracts import avro, names
 from fraud_contracts.registry import SchemaRegistry
 
+#: record schemas of other producers, valid Avro that is not a transaction: the
+#: transaction's field names with other types (``RETYPED``), nothing in common (``PING``)
+RETYPED: dict[str, Any] = {
+    "type": "record",
+    "name": "PaymentEvent",
+    "namespace": "com.example.other",
+    "fields": [
+        {"name": "transaction_id", "type": "string"},
+        {"name": "user_id", "type": "long"},
+        {"name": "amount", "type": "string"},
+        {"name": "event_time", "type": "string"},
+    ],
+}
+PING: dict[str, Any] = {"type": "record", "name": "Ping", "fields": [{"name": "x", "type": "int"}]}
+FOREIGN_SCHEMAS = (RETYPED, PING)
+
 
 def sample_transaction(**changes: Any) -> dict[str, Any]:
     """A valid ``Transaction`` record (a card payment at a Paris café), with ``changes``."""
